@@ -1,0 +1,1 @@
+//! Holds the criterion benchmarks in `benches/benches/`; no library code.

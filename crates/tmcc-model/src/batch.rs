@@ -1,0 +1,225 @@
+//! Sparse batches of the task. Each coordinate of `x ∈ R^F` is independently active with
+//! probability `p` and then `U[-1, 1]`, else exactly 0; labels `y = ReLU(x) + r·x` are
+//! never stored (they are zero wherever `x` is).
+//!
+//! A batch of `K` instances × `B` samples is one CSR matrix of `K·B` rows (instance-major)
+//! with sorted column indices. It is drawn sparse: the gaps between active cells of a
+//! row are geometric, `gap = ⌊ln U / ln(1−p)⌋`, `U ~ U(0, 1]`, which gives exactly
+//! independent Bernoulli(`p`) cells while drawing only `≈ B·F·p` random numbers.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use tmcc_kernels::Scalar;
+
+/// `K·B` samples as CSR over `F` columns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostBatch<T> {
+    pub instances: usize,
+    pub rows_per_instance: usize,
+    pub n_feat: usize,
+    /// `K·B + 1` offsets.
+    pub row_ptr: Vec<u32>,
+    pub col: Vec<u32>,
+    pub val: Vec<T>,
+}
+
+impl<T: Scalar> HostBatch<T> {
+    /// Builds the CSR form of dense `K×B×F` samples (zeros dropped).
+    pub fn from_dense(instances: usize, rows: usize, n_feat: usize, dense: &[T]) -> Self {
+        assert_eq!(dense.len(), instances * rows * n_feat);
+        let mut b = Self {
+            instances,
+            rows_per_instance: rows,
+            n_feat,
+            row_ptr: vec![0],
+            ..Self::default()
+        };
+        for row in dense.chunks_exact(n_feat.max(1)) {
+            for (f, &v) in row.iter().enumerate() {
+                if v != T::zero() {
+                    b.col.push(f as u32);
+                    b.val.push(v);
+                }
+            }
+            b.row_ptr.push(b.col.len() as u32);
+        }
+        b
+    }
+
+    /// The dense `B×F` samples of instance `k`.
+    pub fn dense_instance(&self, k: usize) -> Vec<T> {
+        let (rows, f) = (self.rows_per_instance, self.n_feat);
+        let mut d = vec![T::zero(); rows * f];
+        for b in 0..rows {
+            let row = k * rows + b;
+            for i in self.row_ptr[row] as usize..self.row_ptr[row + 1] as usize {
+                d[b * f + self.col[i] as usize] = self.val[i];
+            }
+        }
+        d
+    }
+
+    pub fn nnz(&self) -> usize {
+        self.col.len()
+    }
+}
+
+/// One instance's share of a batch while it is drawn.
+#[derive(Clone, Debug, Default)]
+struct Part<T> {
+    row_len: Vec<u32>,
+    col: Vec<u32>,
+    val: Vec<T>,
+}
+
+/// Draws batches for `K` instances, each from its own random stream and probability.
+pub struct Sampler<T> {
+    pub rngs: Vec<ChaCha8Rng>,
+    pub ps: Vec<f64>,
+    parts: Vec<Part<T>>,
+}
+
+/// Draws one instance's `rows×n_feat` cells into `part` (cleared first). Each row is its
+/// own geometric walk, so a stream of rows does not depend on how it is cut into batches.
+fn draw_part<T: Scalar>(
+    rng: &mut ChaCha8Rng,
+    p: f64,
+    rows: usize,
+    n_feat: usize,
+    part: &mut Part<T>,
+) {
+    part.row_len.clear();
+    part.col.clear();
+    part.val.clear();
+    let log_q = (-p).ln_1p(); // ln(1 − p); −∞ when p = 1 (every gap 0)
+    for _ in 0..rows {
+        let mut pos = 0usize;
+        let mut len = 0u32;
+        loop {
+            let u: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
+            let gap = (u.ln() / log_q).floor();
+            // gap is never NaN: ln(u) ≤ 0 is finite and ln(1 − p) < 0.
+            if gap >= (n_feat - pos) as f64 {
+                break;
+            }
+            pos += gap as usize;
+            part.col.push(pos as u32);
+            part.val.push(T::from_f64(2.0 * rng.random::<f64>() - 1.0));
+            len += 1;
+            pos += 1;
+            if pos >= n_feat {
+                break;
+            }
+        }
+        part.row_len.push(len);
+    }
+}
+
+impl<T: Scalar> Sampler<T> {
+    pub fn new(rngs: Vec<ChaCha8Rng>, ps: Vec<f64>) -> Self {
+        assert_eq!(rngs.len(), ps.len());
+        let parts = vec![Part::default(); rngs.len()];
+        Self { rngs, ps, parts }
+    }
+
+    /// Draws `rows` samples per instance into `out`, reusing its storage.
+    pub fn sample(&mut self, rows: usize, n_feat: usize, out: &mut HostBatch<T>) {
+        self.rngs
+            .par_iter_mut()
+            .zip(&self.ps)
+            .zip(self.parts.par_iter_mut())
+            .for_each(|((rng, &p), part)| draw_part(rng, p, rows, n_feat, part));
+        out.instances = self.rngs.len();
+        out.rows_per_instance = rows;
+        out.n_feat = n_feat;
+        out.row_ptr.clear();
+        out.col.clear();
+        out.val.clear();
+        out.row_ptr.push(0);
+        let mut at = 0u32;
+        for part in &self.parts {
+            for &n in &part.row_len {
+                at += n;
+                out.row_ptr.push(at);
+            }
+            out.col.extend_from_slice(&part.col);
+            out.val.extend_from_slice(&part.val);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{rng, Stream};
+
+    #[test]
+    fn density_and_values_match_the_task() {
+        for p in [0.001, 0.01, 0.3, 1.0] {
+            let mut s = Sampler::<f64>::new(vec![rng(5, Stream::Data)], vec![p]);
+            let mut b = HostBatch::default();
+            let (rows, f) = (4000, 50);
+            s.sample(rows, f, &mut b);
+            let cells = (rows * f) as f64;
+            let se = (p * (1.0 - p) / cells).sqrt();
+            let rate = b.nnz() as f64 / cells;
+            assert!((rate - p).abs() <= 5.0 * se + 1e-12, "p={p}: rate {rate}");
+            assert!(b.val.iter().all(|v| (-1.0..=1.0).contains(v)));
+            let mean = b.val.iter().sum::<f64>() / b.nnz() as f64;
+            assert!(mean.abs() < 5.0 * (1.0 / 3.0 / b.nnz() as f64).sqrt());
+            for r in 0..rows {
+                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
+                assert!(cols.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn every_feature_is_hit_evenly() {
+        let mut s = Sampler::<f32>::new(vec![rng(9, Stream::Data)], vec![0.05]);
+        let mut b = HostBatch::default();
+        s.sample(20_000, 10, &mut b);
+        let mut counts = [0usize; 10];
+        b.col.iter().for_each(|&c| counts[c as usize] += 1);
+        let expect = 20_000.0 * 0.05;
+        for c in counts {
+            assert!(
+                (c as f64 - expect).abs() < 5.0 * expect.sqrt(),
+                "{counts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_of_rows_does_not_depend_on_the_batch_size() {
+        let mut whole = Sampler::<f32>::new(vec![rng(4, Stream::Eval)], vec![0.1]);
+        let mut cut = Sampler::<f32>::new(vec![rng(4, Stream::Eval)], vec![0.1]);
+        let (mut a, mut b, mut c) = (
+            HostBatch::default(),
+            HostBatch::default(),
+            HostBatch::default(),
+        );
+        whole.sample(30, 20, &mut a);
+        cut.sample(10, 20, &mut b);
+        cut.sample(20, 20, &mut c);
+        let joined: Vec<f32> = b
+            .dense_instance(0)
+            .into_iter()
+            .chain(c.dense_instance(0))
+            .collect();
+        assert_eq!(a.dense_instance(0), joined);
+    }
+
+    #[test]
+    fn dense_round_trip() {
+        let mut s = Sampler::<f32>::new(
+            vec![rng(1, Stream::Data), rng(2, Stream::Data)],
+            vec![0.2, 0.5],
+        );
+        let mut b = HostBatch::default();
+        s.sample(7, 6, &mut b);
+        let dense: Vec<f32> = (0..2).flat_map(|k| b.dense_instance(k)).collect();
+        assert_eq!(HostBatch::from_dense(2, 7, 6, &dense), b);
+    }
+}

@@ -1,0 +1,203 @@
+//! Checkpoints as safetensors files, loadable with `safetensors.numpy.load_file`.
+//!
+//! Tensors (little-endian `f32`, instance axis first):
+//!
+//! | name | shape | when |
+//! |---|---|---|
+//! | `W1` | `[K, H, D]` | always |
+//! | `b1` | `[K, H]` | `bias1` |
+//! | `W2` | `[K, D, H]` | not `tied` |
+//! | `b2` | `[K, D]` | `bias2` |
+//! | `W_E` | `[K, D, F]` | embedding variants (fixed, never trained) |
+//! | `M` | `[K, F, F]` | `mix` (unscaled; the residual is `r·(I + σ_k M)`) |
+//! | `adam_m`, `adam_v` | `[K, P]` | training state (flat layout, `P` per instance) |
+//!
+//! Metadata (strings): `format` = `tmcc-checkpoint/1`, `config` (the TOML config), `step`
+//! (steps done), `stream_positions` (comma-separated data-stream word positions, one per
+//! instance) and `layout` (JSON of the flat layout).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::config::Config;
+use crate::io::{read, write_atomic};
+use crate::model::{Float, Model};
+use crate::Error;
+
+pub const FORMAT: &str = "tmcc-checkpoint/1";
+
+/// A model plus (optionally) the state needed to continue training it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint<T> {
+    pub model: Model<T>,
+    pub step: u64,
+    /// Adam moments `(m, v)`, `K × P` each.
+    pub moments: Option<(Vec<T>, Vec<T>)>,
+    pub stream_positions: Option<Vec<u128>>,
+}
+
+fn to_bytes<T: Float>(v: impl Iterator<Item = T>) -> Vec<u8> {
+    v.flat_map(|x| (x.as_f64() as f32).to_le_bytes()).collect()
+}
+
+/// The `[K, …]` values of one layout tensor, gathered from the flat `K × P` buffer.
+fn gather_slot<T: Float>(model: &Model<T>, name: &str) -> Option<Vec<T>> {
+    let slot = model.layout.get(name)?;
+    Some(
+        (0..model.instances())
+            .flat_map(|k| model.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
+            .collect(),
+    )
+}
+
+impl<T: Float> Checkpoint<T> {
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let m = &self.model;
+        let cfg = &m.cfg;
+        let k = m.instances();
+        let (f, d) = (cfg.n_feat, cfg.d_in());
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for slot in &m.layout.slots {
+            let mut shape = vec![k];
+            shape.extend(&slot.shape);
+            let vals = gather_slot(m, slot.name).expect("slot exists");
+            tensors.push((slot.name.to_string(), shape, to_bytes(vals.into_iter())));
+        }
+        if let Some(e) = &m.embed {
+            tensors.push(("W_E".into(), vec![k, d, f], to_bytes(e.iter().copied())));
+        }
+        if let Some(mx) = &m.mixing {
+            tensors.push(("M".into(), vec![k, f, f], to_bytes(mx.iter().copied())));
+        }
+        if let Some((mm, vv)) = &self.moments {
+            tensors.push((
+                "adam_m".into(),
+                vec![k, m.layout.len],
+                to_bytes(mm.iter().copied()),
+            ));
+            tensors.push((
+                "adam_v".into(),
+                vec![k, m.layout.len],
+                to_bytes(vv.iter().copied()),
+            ));
+        }
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT.to_string());
+        meta.insert("config".to_string(), cfg.to_toml_string());
+        meta.insert("step".to_string(), self.step.to_string());
+        meta.insert(
+            "layout".to_string(),
+            serde_json::to_string(&m.layout).expect("layout serializes"),
+        );
+        if let Some(pos) = &self.stream_positions {
+            let s: Vec<String> = pos.iter().map(|p| p.to_string()).collect();
+            meta.insert("stream_positions".to_string(), s.join(","));
+        }
+        let fail = |message: String| Error::Checkpoint {
+            path: path.display().to_string(),
+            message,
+        };
+        let views = tensors
+            .iter()
+            .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
+            .map_err(|e| fail(e.to_string()))?;
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| fail(e.to_string()))?;
+        write_atomic(path, &bytes)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let bytes = read(path)?;
+        let fail = |message: String| Error::Checkpoint {
+            path: path.display().to_string(),
+            message,
+        };
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| fail(format!("not a valid safetensors file ({e})")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| fail(format!("not a valid safetensors file ({e})")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |key: &str| {
+            meta.get(key)
+                .ok_or_else(|| fail(format!("metadata `{key}` missing (not a tmcc checkpoint?)")))
+        };
+        if get("format")? != FORMAT {
+            return Err(fail(format!(
+                "format `{}`, expected `{FORMAT}`",
+                get("format")?
+            )));
+        }
+        let cfg = Config::from_toml_str(get("config")?).map_err(|e| fail(e.to_string()))?;
+        cfg.validate().map_err(|e| fail(e.to_string()))?;
+        let step: u64 = get("step")?
+            .parse()
+            .map_err(|_| fail("metadata `step` is not a number".into()))?;
+        let mut model = Model::<T>::new(&cfg).map_err(|e| fail(e.to_string()))?;
+        let k = cfg.instances;
+        let (f, d) = (cfg.n_feat, cfg.d_in());
+        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<T>, Error> {
+            let t = st
+                .tensor(name)
+                .map_err(|_| fail(format!("tensor `{name}` missing")))?;
+            if t.dtype() != Dtype::F32 || t.shape() != shape {
+                return Err(fail(format!(
+                    "tensor `{name}` is {:?} {:?}, expected F32 {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| T::from_f64(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
+                .collect())
+        };
+        let p_len = model.layout.len;
+        for slot in model.layout.slots.clone() {
+            let mut shape = vec![k];
+            shape.extend(&slot.shape);
+            let vals = tensor(slot.name, &shape)?;
+            for inst in 0..k {
+                let dst = &mut model.params[inst * p_len + slot.offset..][..slot.len];
+                dst.copy_from_slice(&vals[inst * slot.len..(inst + 1) * slot.len]);
+            }
+        }
+        if model.embed.is_some() {
+            model.embed = Some(tensor("W_E", &[k, d, f])?);
+        }
+        if model.mixing.is_some() {
+            model.mixing = Some(tensor("M", &[k, f, f])?);
+        }
+        let moments = match (st.tensor("adam_m").is_ok(), st.tensor("adam_v").is_ok()) {
+            (true, true) => Some((
+                tensor("adam_m", &[k, p_len])?,
+                tensor("adam_v", &[k, p_len])?,
+            )),
+            _ => None,
+        };
+        let stream_positions = meta
+            .get("stream_positions")
+            .map(|s| {
+                s.split(',')
+                    .map(|p| p.parse::<u128>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| fail("metadata `stream_positions` is malformed".into()))
+            })
+            .transpose()?;
+        if let Some(p) = &stream_positions {
+            if p.len() != k {
+                return Err(fail(format!(
+                    "{} stream positions for {k} instances",
+                    p.len()
+                )));
+            }
+        }
+        Ok(Self {
+            model,
+            step,
+            moments,
+            stream_positions,
+        })
+    }
+}

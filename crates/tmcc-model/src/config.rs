@@ -1,0 +1,537 @@
+//! The run configuration: one flat record of named fields (so a sweep can grid over any
+//! of them and a results table has one column per field), read from TOML and/or set field
+//! by field, validated with one-line errors that name the field and its allowed range.
+//!
+//! Per-instance values: instance `k` of `instances` trains with seed
+//! `seed_per_instance[k]` (default `seed + k`), probability `p_per_instance[k]` (default
+//! `p`) and mixing magnitude `sigma_per_instance[k]` (default `sigma`).
+
+use serde::{Deserialize, Serialize};
+
+/// Which member of the model family (SCIENCE.md, "Named variants").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// No embedding, no residual.
+    Mlp,
+    /// No embedding; `out = r·x + MLP(x)`.
+    ResMlp,
+    /// Gaussian embedding, no residual.
+    EmbMlp,
+    /// Gaussian embedding and residual: the TMCC of APD.
+    EmbRes,
+    /// As `emb_res` with orthonormal embedding columns (no residual noise).
+    EmbResOrth,
+    /// No embedding; residual `r·(I + σM)·x` with an explicit mixing matrix `M`.
+    Mix,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 6] = [
+        Variant::Mlp,
+        Variant::ResMlp,
+        Variant::EmbMlp,
+        Variant::EmbRes,
+        Variant::EmbResOrth,
+        Variant::Mix,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Mlp => "mlp",
+            Variant::ResMlp => "res_mlp",
+            Variant::EmbMlp => "emb_mlp",
+            Variant::EmbRes => "emb_res",
+            Variant::EmbResOrth => "emb_res_orth",
+            Variant::Mix => "mix",
+        }
+    }
+    pub fn has_embedding(self) -> bool {
+        matches!(
+            self,
+            Variant::EmbMlp | Variant::EmbRes | Variant::EmbResOrth
+        )
+    }
+    pub fn has_residual(self) -> bool {
+        matches!(
+            self,
+            Variant::ResMlp | Variant::EmbRes | Variant::EmbResOrth | Variant::Mix
+        )
+    }
+}
+
+/// The mixing matrix `M` of the `mix` variant (`F×F`, zero diagonal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mixing {
+    /// `(A + Aᵀ)/√2`, `A_ij ~ N(0,1)`: off-diagonal entries have unit variance.
+    Symmetric,
+    /// `A_ij ~ N(0,1)`.
+    Asymmetric,
+    /// `Q Qᵀ` for `Q` (`F×mix_rank`) with orthonormal columns.
+    Rank,
+    /// `+N = W_Eᵀ W_E − I` of a Gaussian embedding of width `mix_d_emb` (tmcc's sign; the
+    /// follow-up paper's released code).
+    EmbeddingPlus,
+    /// `−N = I − W_Eᵀ W_E` (the sign the follow-up paper writes in its figures).
+    EmbeddingMinus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutAct {
+    Identity,
+    Relu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// `N(0, 2/(fan_in + fan_out))` per matrix (fans of the 2-D matrix, not the seed's 3-D).
+    XavierNormal,
+    /// `U(±1/√fan_in)`: PyTorch's `nn.Linear` default (`kaiming_uniform_`, `a = √5`).
+    KaimingUniform,
+    /// `N(0, init_std²)`.
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossName {
+    L2,
+    L1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Adam,
+    /// Adam with decoupled weight decay `weight_decay`.
+    Adamw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay from `lr` to 0 over the steps after warm-up.
+    Cosine,
+    /// Linear decay from `lr` to 0 over the steps after warm-up.
+    Linear,
+}
+
+/// Everything that determines a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub variant: Variant,
+    pub n_feat: usize,
+    pub n_hidden: usize,
+    /// Embedding width `D` (embedding variants only).
+    pub d_emb: usize,
+    /// Probability that a feature is active.
+    pub p: f64,
+    /// Residual factor `r` of labels and residual stream; absent: 0 for `mlp` and
+    /// `emb_mlp`, 1 otherwise.
+    pub res_factor: Option<f64>,
+    pub mixing: Mixing,
+    pub sigma: f64,
+    pub mix_rank: usize,
+    pub mix_d_emb: usize,
+    pub bias1: bool,
+    pub bias2: bool,
+    /// `W2 = W1ᵀ`.
+    pub tied: bool,
+    pub out_act: OutAct,
+    pub init: Init,
+    pub init_std: f64,
+    pub loss: LossName,
+    /// Per-feature importance (empty: all 1).
+    pub importance: Vec<f64>,
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub schedule: Schedule,
+    pub warmup_steps: u64,
+    pub batch_size: usize,
+    pub steps: u64,
+    pub seed: u64,
+    pub instances: usize,
+    pub seed_per_instance: Vec<u64>,
+    pub p_per_instance: Vec<f64>,
+    pub sigma_per_instance: Vec<f64>,
+    pub eval_samples: usize,
+    pub eval_batch: usize,
+    pub eval_seed: u64,
+    pub log_every: u64,
+}
+
+impl Default for Config {
+    /// The seed notebook's setting with APD's TMCC (`emb_res`, `r = 1`).
+    fn default() -> Self {
+        Self {
+            variant: Variant::EmbRes,
+            n_feat: 100,
+            n_hidden: 50,
+            d_emb: 1000,
+            p: 0.01,
+            res_factor: None,
+            mixing: Mixing::Symmetric,
+            sigma: 0.03,
+            mix_rank: 10,
+            mix_d_emb: 1000,
+            bias1: false,
+            bias2: false,
+            tied: false,
+            out_act: OutAct::Identity,
+            init: Init::XavierNormal,
+            init_std: 0.02,
+            loss: LossName::L2,
+            importance: Vec::new(),
+            optimizer: Optimizer::Adam,
+            lr: 5e-4,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            batch_size: 1024,
+            steps: 20_000,
+            seed: 0,
+            instances: 1,
+            seed_per_instance: Vec::new(),
+            p_per_instance: Vec::new(),
+            sigma_per_instance: Vec::new(),
+            eval_samples: 1_000_000,
+            eval_batch: 8192,
+            eval_seed: 1_000_003,
+            log_every: 100,
+        }
+    }
+}
+
+/// A bad config: which field, and what is allowed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("invalid config field `{field}`: {message}")]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+fn check(ok: bool, field: &str, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(field, msg()))
+    }
+}
+
+fn check_p(field: &str, p: f64) -> Result<(), ConfigError> {
+    check(p.is_finite() && p > 0.0 && p <= 1.0, field, || {
+        format!("must be in (0, 1], got {p}")
+    })
+}
+
+fn check_per_instance(field: &str, len: usize, instances: usize) -> Result<(), ConfigError> {
+    check(len == 0 || len == instances, field, || {
+        format!("must be empty or have `instances` = {instances} entries, got {len}")
+    })
+}
+
+impl Config {
+    /// Names of all fields, in declaration order.
+    pub fn field_names() -> Vec<String> {
+        let full = Config {
+            res_factor: Some(0.0),
+            ..Config::default()
+        };
+        match toml::Value::try_from(&full) {
+            Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            _ => unreachable!("a Config always serializes to a table"),
+        }
+    }
+
+    /// Sets one field from a TOML value, e.g. `set("p", 0.03.into())`.
+    pub fn set(&mut self, field: &str, value: toml::Value) -> Result<(), ConfigError> {
+        if !Self::field_names().iter().any(|f| f == field) {
+            return Err(ConfigError::new(
+                field,
+                format!(
+                    "unknown field; known fields: {}",
+                    Self::field_names().join(", ")
+                ),
+            ));
+        }
+        let mut table = match toml::Value::try_from(&*self) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => unreachable!("a Config always serializes to a table"),
+        };
+        table.insert(field.to_string(), value);
+        *self = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::new(field, e.message().trim()))?;
+        Ok(())
+    }
+
+    /// Sets one field from text as typed on a command line: a TOML value (`0.01`,
+    /// `true`, `[1, 2]`, `"l1"`) or, failing that, a bare string (`l1`).
+    pub fn set_str(&mut self, field: &str, text: &str) -> Result<(), ConfigError> {
+        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(text.to_string()));
+        self.set(field, value)
+    }
+
+    /// Parses a TOML document of fields over the defaults. Errors name the field (or the
+    /// line of a syntax error) on one line.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(0);
+            ConfigError::new(
+                "<toml>",
+                format!("syntax error at line {line}: {}", e.message().trim()),
+            )
+        })?;
+        let mut cfg = Config::default();
+        for (k, v) in table {
+            cfg.set(&k, v)?;
+        }
+        Ok(cfg)
+    }
+
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("a Config always serializes")
+    }
+
+    /// The residual factor `r` in force.
+    pub fn res_factor(&self) -> f64 {
+        self.res_factor.unwrap_or(match self.variant {
+            Variant::Mlp | Variant::EmbMlp => 0.0,
+            _ => 1.0,
+        })
+    }
+
+    /// Input width `D` of the MLP.
+    pub fn d_in(&self) -> usize {
+        if self.variant.has_embedding() {
+            self.d_emb
+        } else {
+            self.n_feat
+        }
+    }
+
+    pub fn instance_seed(&self, k: usize) -> u64 {
+        self.seed_per_instance
+            .get(k)
+            .copied()
+            .unwrap_or(self.seed.wrapping_add(k as u64))
+    }
+    pub fn instance_p(&self, k: usize) -> f64 {
+        self.p_per_instance.get(k).copied().unwrap_or(self.p)
+    }
+    pub fn instance_sigma(&self, k: usize) -> f64 {
+        self.sigma_per_instance
+            .get(k)
+            .copied()
+            .unwrap_or(self.sigma)
+    }
+
+    /// Importance of feature `f`.
+    pub fn importance_of(&self, f: usize) -> f64 {
+        self.importance.get(f).copied().unwrap_or(1.0)
+    }
+
+    /// Loss of the naive model at probability `p`: the `n_hidden` most important features
+    /// computed exactly, the rest output 0 (beyond the residual), per feature and sample:
+    /// `p·E[ℓ(ReLU(u))]·Σ_{uncomputed} imp_f / F` with `E[ReLU(u)²] = 1/6` (L2) and
+    /// `E[ReLU(u)] = 1/4` (L1), `u ~ U[-1, 1]`.
+    pub fn naive_loss(&self, p: f64) -> f64 {
+        let mut imp: Vec<f64> = (0..self.n_feat).map(|f| self.importance_of(f)).collect();
+        imp.sort_by(|a, b| b.total_cmp(a));
+        let uncomputed: f64 = imp.iter().skip(self.n_hidden).sum();
+        let moment = match self.loss {
+            LossName::L2 => 1.0 / 6.0,
+            LossName::L1 => 0.25,
+        };
+        p * moment * uncomputed / self.n_feat as f64
+    }
+
+    /// Checks every field; the first violation is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let pos = |field: &str, v: usize| check(v >= 1, field, || format!("must be ≥ 1, got {v}"));
+        pos("n_feat", self.n_feat)?;
+        pos("n_hidden", self.n_hidden)?;
+        pos("batch_size", self.batch_size)?;
+        pos("instances", self.instances)?;
+        pos("eval_samples", self.eval_samples)?;
+        pos("eval_batch", self.eval_batch)?;
+        check(self.steps >= 1, "steps", || {
+            format!("must be ≥ 1, got {}", self.steps)
+        })?;
+        check(self.log_every >= 1, "log_every", || {
+            format!("must be ≥ 1, got {}", self.log_every)
+        })?;
+        if self.variant.has_embedding() {
+            pos("d_emb", self.d_emb)?;
+        }
+        if self.variant == Variant::EmbResOrth {
+            check(self.d_emb >= self.n_feat, "d_emb", || {
+                format!(
+                    "must be ≥ n_feat = {} for an orthogonal embedding, got {}",
+                    self.n_feat, self.d_emb
+                )
+            })?;
+        }
+        check_p("p", self.p)?;
+        if let Some(r) = self.res_factor {
+            check(r.is_finite(), "res_factor", || {
+                format!("must be finite, got {r}")
+            })?;
+        }
+        check(self.sigma.is_finite(), "sigma", || {
+            format!("must be finite, got {}", self.sigma)
+        })?;
+        if self.variant == Variant::Mix {
+            match self.mixing {
+                Mixing::Rank => check(
+                    (1..=self.n_feat).contains(&self.mix_rank),
+                    "mix_rank",
+                    || format!("must be in 1..={}, got {}", self.n_feat, self.mix_rank),
+                )?,
+                Mixing::EmbeddingPlus | Mixing::EmbeddingMinus => pos("mix_d_emb", self.mix_d_emb)?,
+                Mixing::Symmetric | Mixing::Asymmetric => {}
+            }
+        }
+        if self.init == Init::Normal {
+            check(
+                self.init_std.is_finite() && self.init_std > 0.0,
+                "init_std",
+                || format!("must be finite and > 0, got {}", self.init_std),
+            )?;
+        }
+        check(
+            self.importance.is_empty() || self.importance.len() == self.n_feat,
+            "importance",
+            || {
+                format!(
+                    "must be empty or have n_feat = {} entries, got {}",
+                    self.n_feat,
+                    self.importance.len()
+                )
+            },
+        )?;
+        if let Some(w) = self
+            .importance
+            .iter()
+            .find(|w| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(ConfigError::new(
+                "importance",
+                format!("entries must be finite and ≥ 0, got {w}"),
+            ));
+        }
+        check(self.lr.is_finite() && self.lr > 0.0, "lr", || {
+            format!("must be finite and > 0, got {}", self.lr)
+        })?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "weight_decay",
+            || format!("must be finite and ≥ 0, got {}", self.weight_decay),
+        )?;
+        for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            check((0.0..1.0).contains(&b), field, || {
+                format!("must be in [0, 1), got {b}")
+            })?;
+        }
+        check(self.eps.is_finite() && self.eps > 0.0, "eps", || {
+            format!("must be finite and > 0, got {}", self.eps)
+        })?;
+        check(self.warmup_steps <= self.steps, "warmup_steps", || {
+            format!(
+                "must be ≤ steps = {}, got {}",
+                self.steps, self.warmup_steps
+            )
+        })?;
+        let cells = (self.batch_size as u128)
+            .max(self.eval_batch as u128)
+            .saturating_mul(self.instances as u128)
+            .saturating_mul(self.n_feat as u128);
+        check(cells < u32::MAX as u128, "batch_size", || {
+            format!(
+                "batch_size·instances·n_feat must be < 2^32 (sparse indices are u32), got {cells}"
+            )
+        })?;
+        check_per_instance(
+            "seed_per_instance",
+            self.seed_per_instance.len(),
+            self.instances,
+        )?;
+        check_per_instance("p_per_instance", self.p_per_instance.len(), self.instances)?;
+        check_per_instance(
+            "sigma_per_instance",
+            self.sigma_per_instance.len(),
+            self.instances,
+        )?;
+        for &p in &self.p_per_instance {
+            check_p("p_per_instance", p)?;
+        }
+        if let Some(s) = self.sigma_per_instance.iter().find(|s| !s.is_finite()) {
+            return Err(ConfigError::new(
+                "sigma_per_instance",
+                format!("entries must be finite, got {s}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = Config::default();
+        c.validate().unwrap();
+        let back = Config::from_toml_str(&c.to_toml_string()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn naive_loss_matches_science_md() {
+        let c = Config::default();
+        let want = (1.0 - 50.0 / 100.0) * 0.01 / 6.0;
+        assert!((c.naive_loss(0.01) - want).abs() < 1e-15);
+    }
+
+    #[test]
+    fn set_str_parses_values_and_names_the_field() {
+        let mut c = Config::default();
+        c.set_str("variant", "mix").unwrap();
+        c.set_str("p", "0.03").unwrap();
+        c.set_str("lr", "1").unwrap();
+        c.set_str("p_per_instance", "[0.1, 0.2]").unwrap();
+        assert_eq!((c.variant, c.p, c.lr), (Variant::Mix, 0.03, 1.0));
+        let e = c.set_str("variant", "bogus").unwrap_err();
+        assert_eq!(e.field, "variant");
+        let e = c.set_str("nope", "1").unwrap_err();
+        assert_eq!(e.field, "nope");
+        assert!(!e.to_string().contains('\n'));
+    }
+}

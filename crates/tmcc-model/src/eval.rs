@@ -1,0 +1,230 @@
+//! Evaluation on a fixed stream, and the per-feature input–output response.
+//!
+//! The evaluation stream depends only on `eval_seed` and `p` (stream [`Stream::Eval`]), so
+//! two models evaluated at the same `p` see the same samples, whatever their batch size.
+//! A sample's loss is `Σ_f imp_f·ℓ(out_f − y_f)/F`; we report the mean over samples, its
+//! standard error `sd/√n`, and both divided by the naive loss at that `p`.
+//!
+//! Response: for feature `i` and `v` on an even grid of `[-1, 1]`, the input `x = v·e_i`;
+//! `resid_i(v) = out_i − r·v` (`r` = 0 without a residual stream) is compared with
+//! `ReLU(v)`. With `ρ = RMS_v ReLU(v)`: *computed* if `RMS(resid − ReLU)/ρ ≤ 0.2`,
+//! *zero* if `RMS(resid)/ρ ≤ 0.2`, else *partial*.
+
+use serde::{Deserialize, Serialize};
+use tmcc_kernels::Backend;
+
+use crate::batch::{HostBatch, Sampler};
+use crate::config::Config;
+use crate::fast::FastModel;
+use crate::init::{rng, Stream};
+use crate::model::Float;
+use crate::Error;
+
+/// Largest `K·rows·width` the evaluation workspace may take per buffer.
+const EVAL_CELLS: usize = 1 << 23;
+
+/// Evaluation of one instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceEval {
+    pub instance: usize,
+    pub p: f64,
+    pub samples: usize,
+    pub loss: f64,
+    pub loss_se: f64,
+    pub naive: f64,
+    /// `loss / naive`.
+    pub ratio: f64,
+    pub ratio_se: f64,
+}
+
+/// Evaluates every instance on `samples` samples of the evaluation stream at probability
+/// `ps[k]` (default: the instance's training `p`).
+pub fn evaluate<T: Float, Bk: Backend<T>>(
+    fast: &mut FastModel<T, Bk>,
+    cfg: &Config,
+    samples: usize,
+    ps: Option<&[f64]>,
+) -> Result<Vec<InstanceEval>, Error> {
+    let k = fast.k;
+    let ps: Vec<f64> = match ps {
+        Some(ps) if ps.len() == k => ps.to_vec(),
+        Some(ps) => {
+            return Err(Error::Shape(format!(
+                "{} eval probabilities for {k} instances",
+                ps.len()
+            )))
+        }
+        None => (0..k).map(|i| cfg.instance_p(i)).collect(),
+    };
+    let f = cfg.n_feat;
+    let width = f.max(cfg.n_hidden);
+    let rows = cfg
+        .eval_batch
+        .min(samples)
+        .min((EVAL_CELLS / (k * width)).max(64));
+    let mut sampler = Sampler::<T>::new(
+        (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
+        ps.clone(),
+    );
+    let mut batch = HostBatch::default();
+    let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
+    let scale = T::one() / T::from_f64(f as f64);
+    let mut ws = fast.workspace(rows)?;
+    let mut done = 0;
+    while done < samples {
+        let n = rows.min(samples - done);
+        if n != ws.rows {
+            ws = fast.workspace(n)?;
+        }
+        sampler.sample(n, f, &mut batch);
+        fast.load_batch(&mut ws, &batch)?;
+        fast.forward(&mut ws, scale, false)?;
+        let rl = fast.bk.read(&ws.row_loss)?;
+        for (i, chunk) in rl.chunks_exact(n).enumerate() {
+            for v in chunk {
+                let v = v.as_f64();
+                sum[i] += v;
+                sum_sq[i] += v * v;
+            }
+        }
+        done += n;
+    }
+    let n = samples as f64;
+    Ok((0..k)
+        .map(|i| {
+            let mean = sum[i] / n;
+            let var = ((sum_sq[i] / n - mean * mean) * n / (n - 1.0).max(1.0)).max(0.0);
+            let se = (var / n).sqrt();
+            let naive = cfg.naive_loss(ps[i]);
+            InstanceEval {
+                instance: i,
+                p: ps[i],
+                samples,
+                loss: mean,
+                loss_se: se,
+                naive,
+                ratio: mean / naive,
+                ratio_se: se / naive,
+            }
+        })
+        .collect())
+}
+
+/// How a feature's response is classified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureClass {
+    Computed,
+    Zero,
+    Partial,
+}
+
+/// Threshold on the relative RMS errors of the classification (see module docs).
+pub const RESPONSE_TOLERANCE: f64 = 0.2;
+
+/// The response of one feature of one instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureResponse {
+    pub feature: usize,
+    /// `out_i − r·v` at each grid point.
+    pub resid: Vec<f64>,
+    /// `RMS(resid − ReLU)/ρ`.
+    pub err_computed: f64,
+    /// `RMS(resid)/ρ`.
+    pub err_zero: f64,
+    pub class: FeatureClass,
+}
+
+/// The input grid of [`response`]: `n` points evenly on `[-1, 1]`.
+pub fn response_grid(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|j| -1.0 + 2.0 * j as f64 / (n.max(2) - 1) as f64)
+        .collect()
+}
+
+/// Classifies a response against `ReLU(v)` on the grid `v`.
+pub fn classify(v: &[f64], resid: &[f64]) -> (f64, f64, FeatureClass) {
+    let rms = |it: &mut dyn Iterator<Item = f64>| {
+        let (s, n) = it.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
+        (s / n.max(1) as f64).sqrt()
+    };
+    let rho = rms(&mut v.iter().map(|v| v.max(0.0)));
+    let err_c = rms(&mut v.iter().zip(resid).map(|(v, r)| r - v.max(0.0))) / rho;
+    let err_z = rms(&mut resid.iter().copied()) / rho;
+    let class = if err_c <= RESPONSE_TOLERANCE {
+        FeatureClass::Computed
+    } else if err_z <= RESPONSE_TOLERANCE {
+        FeatureClass::Zero
+    } else {
+        FeatureClass::Partial
+    };
+    (err_c, err_z, class)
+}
+
+/// The response of every feature of every instance (`[instance][feature]`) on a grid of
+/// `points` values of `v`.
+pub fn response<T: Float, Bk: Backend<T>>(
+    fast: &mut FastModel<T, Bk>,
+    cfg: &Config,
+    points: usize,
+) -> Result<Vec<Vec<FeatureResponse>>, Error> {
+    let (k, f) = (fast.k, cfg.n_feat);
+    let v = response_grid(points);
+    let rows = f * points;
+    let mut dense = vec![T::zero(); k * rows * f];
+    for inst in 0..k {
+        for i in 0..f {
+            for (j, &vj) in v.iter().enumerate() {
+                dense[(inst * rows + i * points + j) * f + i] = T::from_f64(vj);
+            }
+        }
+    }
+    let batch = HostBatch::from_dense(k, rows, f, &dense);
+    let mut ws = fast.workspace(rows)?;
+    fast.load_batch(&mut ws, &batch)?;
+    fast.forward(&mut ws, T::one(), false)?;
+    let out = fast.bk.read(fast.output(&ws))?;
+    let r = if cfg.variant.has_residual() {
+        cfg.res_factor()
+    } else {
+        0.0
+    };
+    Ok((0..k)
+        .map(|inst| {
+            (0..f)
+                .map(|i| {
+                    let resid: Vec<f64> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &vj)| {
+                            out[(inst * rows + i * points + j) * f + i].as_f64() - r * vj
+                        })
+                        .collect();
+                    let (err_computed, err_zero, class) = classify(&v, &resid);
+                    FeatureResponse {
+                        feature: i,
+                        resid,
+                        err_computed,
+                        err_zero,
+                        class,
+                    }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_separates_the_three_cases() {
+        let v = response_grid(41);
+        let relu: Vec<f64> = v.iter().map(|v| v.max(0.0)).collect();
+        assert_eq!(classify(&v, &relu).2, FeatureClass::Computed);
+        assert_eq!(classify(&v, &vec![0.01; 41]).2, FeatureClass::Zero);
+        let half: Vec<f64> = relu.iter().map(|r| 0.5 * r).collect();
+        assert_eq!(classify(&v, &half).2, FeatureClass::Partial);
+    }
+}

@@ -1,0 +1,232 @@
+//! Everything drawn at random once per instance, from the instance's seed:
+//! the initial weights, the embedding `W_E` (`D×F`, unit-norm columns; orthonormal for
+//! `emb_res_orth`) and the mixing matrix `M` (`F×F`, zero diagonal).
+//!
+//! Each purpose has its own ChaCha8 stream of the instance seed, so changing one
+//! (e.g. the init) never shifts another (e.g. the data).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use tmcc_kernels::Scalar;
+
+use crate::config::{Config, Init, Mixing};
+use crate::layout::Layout;
+
+/// Independent random streams of one seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Init = 0,
+    Embedding = 1,
+    Mixing = 2,
+    Data = 3,
+    Eval = 4,
+}
+
+pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream as u64);
+    r
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    rng.sample(StandardNormal)
+}
+
+/// A `rows×cols` row-major Gaussian matrix whose columns are scaled to unit norm.
+pub fn gaussian_unit_columns(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f64> {
+    let mut m: Vec<f64> = (0..rows * cols).map(|_| normal(rng)).collect();
+    for c in 0..cols {
+        let norm = (0..rows)
+            .map(|r| m[r * cols + c].powi(2))
+            .sum::<f64>()
+            .sqrt();
+        for r in 0..rows {
+            m[r * cols + c] /= norm;
+        }
+    }
+    m
+}
+
+/// A `rows×cols` (`rows ≥ cols`) matrix with orthonormal columns: modified Gram–Schmidt,
+/// twice, on a Gaussian matrix.
+pub fn orthonormal_columns(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f64> {
+    assert!(rows >= cols, "orthonormal_columns needs rows ≥ cols");
+    let mut m: Vec<f64> = (0..rows * cols).map(|_| normal(rng)).collect();
+    for c in 0..cols {
+        for _pass in 0..2 {
+            for prev in 0..c {
+                let dot: f64 = (0..rows)
+                    .map(|r| m[r * cols + c] * m[r * cols + prev])
+                    .sum();
+                for r in 0..rows {
+                    m[r * cols + c] -= dot * m[r * cols + prev];
+                }
+            }
+        }
+        let norm = (0..rows)
+            .map(|r| m[r * cols + c].powi(2))
+            .sum::<f64>()
+            .sqrt();
+        for r in 0..rows {
+            m[r * cols + c] /= norm;
+        }
+    }
+    m
+}
+
+/// `EᵀE` (`F×F`) of a `D×F` row-major embedding.
+pub fn gram(e: &[f64], d: usize, f: usize) -> Vec<f64> {
+    let mut g = vec![0.0; f * f];
+    for row in e.chunks_exact(f).take(d) {
+        for i in 0..f {
+            for j in 0..f {
+                g[i * f + j] += row[i] * row[j];
+            }
+        }
+    }
+    g
+}
+
+/// The embedding `W_E` of instance seed `seed`, if the variant has one.
+pub fn embedding(cfg: &Config, seed: u64) -> Option<Vec<f64>> {
+    if !cfg.variant.has_embedding() {
+        return None;
+    }
+    let mut r = rng(seed, Stream::Embedding);
+    Some(if cfg.variant == crate::Variant::EmbResOrth {
+        orthonormal_columns(&mut r, cfg.d_emb, cfg.n_feat)
+    } else {
+        gaussian_unit_columns(&mut r, cfg.d_emb, cfg.n_feat)
+    })
+}
+
+/// The unscaled mixing matrix `M` (`F×F`, zero diagonal) of instance seed `seed`.
+pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
+    let f = cfg.n_feat;
+    let mut r = rng(seed, Stream::Mixing);
+    let mut m = match cfg.mixing {
+        Mixing::Asymmetric => (0..f * f).map(|_| normal(&mut r)).collect(),
+        Mixing::Symmetric => {
+            let a: Vec<f64> = (0..f * f).map(|_| normal(&mut r)).collect();
+            let mut m = vec![0.0; f * f];
+            for i in 0..f {
+                for j in 0..f {
+                    m[i * f + j] = (a[i * f + j] + a[j * f + i]) / 2f64.sqrt();
+                }
+            }
+            m
+        }
+        Mixing::Rank => {
+            let k = cfg.mix_rank;
+            let q = orthonormal_columns(&mut r, f, k);
+            let mut m = vec![0.0; f * f];
+            for i in 0..f {
+                for j in 0..f {
+                    m[i * f + j] = (0..k).map(|c| q[i * k + c] * q[j * k + c]).sum();
+                }
+            }
+            m
+        }
+        Mixing::EmbeddingPlus | Mixing::EmbeddingMinus => {
+            let e = gaussian_unit_columns(&mut r, cfg.mix_d_emb, f);
+            let sign = if cfg.mixing == Mixing::EmbeddingPlus {
+                1.0
+            } else {
+                -1.0
+            };
+            gram(&e, cfg.mix_d_emb, f)
+                .into_iter()
+                .map(|x| sign * x)
+                .collect()
+        }
+    };
+    for i in 0..f {
+        m[i * f + i] = 0.0;
+    }
+    m
+}
+
+/// Initial parameters of one instance in `layout` order; biases start at 0.
+pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T> {
+    let mut r = rng(seed, Stream::Init);
+    let mut out = vec![T::zero(); layout.len];
+    for slot in &layout.slots {
+        if slot.shape.len() != 2 {
+            continue;
+        }
+        // Row-major `rows×cols` used as `y = W·x`: fan_in = cols, fan_out = rows.
+        let (fan_out, fan_in) = (slot.shape[0] as f64, slot.shape[1] as f64);
+        let dst = &mut out[slot.offset..slot.offset + slot.len];
+        match cfg.init {
+            Init::XavierNormal => {
+                let std = (2.0 / (fan_in + fan_out)).sqrt();
+                dst.iter_mut()
+                    .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
+            }
+            Init::Normal => dst
+                .iter_mut()
+                .for_each(|w| *w = T::from_f64(cfg.init_std * normal(&mut r))),
+            Init::KaimingUniform => {
+                let bound = 1.0 / fan_in.sqrt();
+                dst.iter_mut()
+                    .for_each(|w| *w = T::from_f64(r.random_range(-bound..bound)));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_columns_are_unit_and_orthogonal_when_asked() {
+        let mut r = rng(7, Stream::Embedding);
+        let (d, f) = (40, 12);
+        let g = gram(&orthonormal_columns(&mut r, d, f), d, f);
+        for i in 0..f {
+            for j in 0..f {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!(
+                    (g[i * f + j] - want).abs() < 1e-12,
+                    "G[{i},{j}] = {}",
+                    g[i * f + j]
+                );
+            }
+        }
+        let g = gram(&gaussian_unit_columns(&mut r, d, f), d, f);
+        for i in 0..f {
+            assert!((g[i * f + i] - 1.0).abs() < 1e-12);
+        }
+        assert!((0..f * f).any(|i| i % (f + 1) != 0 && g[i].abs() > 1e-3));
+    }
+
+    #[test]
+    fn mixing_matrices_have_zero_diagonal_and_declared_symmetry() {
+        let mut cfg = Config {
+            n_feat: 20,
+            ..Config::default()
+        };
+        for mixing in [
+            Mixing::Symmetric,
+            Mixing::Asymmetric,
+            Mixing::Rank,
+            Mixing::EmbeddingPlus,
+            Mixing::EmbeddingMinus,
+        ] {
+            cfg.mixing = mixing;
+            let m = mixing_matrix(&cfg, 3);
+            let f = 20;
+            assert!((0..f).all(|i| m[i * f + i] == 0.0));
+            let sym = (0..f).all(|i| (0..f).all(|j| (m[i * f + j] - m[j * f + i]).abs() < 1e-12));
+            assert_eq!(sym, mixing != Mixing::Asymmetric, "{mixing:?}");
+        }
+        cfg.mixing = Mixing::EmbeddingPlus;
+        let plus = mixing_matrix(&cfg, 3);
+        cfg.mixing = Mixing::EmbeddingMinus;
+        let minus = mixing_matrix(&cfg, 3);
+        assert!(plus.iter().zip(&minus).all(|(a, b)| *a == -*b));
+    }
+}

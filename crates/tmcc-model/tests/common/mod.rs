@@ -1,0 +1,125 @@
+//! Shared helpers of the model crate's integration tests.
+#![allow(dead_code)]
+
+use ndarray::ArrayView2;
+use proptest::prelude::*;
+use tmcc_model::batch::{HostBatch, Sampler};
+use tmcc_model::config::{Config, LossName, Mixing, OutAct, Variant};
+use tmcc_model::init::{rng, Stream};
+use tmcc_model::{reference, Float, Model};
+
+/// A small config of any variant, loss, bias, tying, output activation and mixing.
+pub fn arb_config() -> impl Strategy<Value = Config> {
+    let shape = (0usize..6, 2usize..7, 1usize..5, 0usize..6, 1usize..6);
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let values = (
+        prop::sample::select(vec![0.25, 0.6, 1.0]),
+        -1.0f64..1.5,
+        0usize..5,
+        -0.6f64..0.6,
+        0u64..1_000_000,
+        any::<bool>(),
+    );
+    (shape, flags, values).prop_map(
+        |((v, f, h, extra_d, b), (b1, b2, tied, relu_out, l1), (p, r, mix, sigma, seed, imp))| {
+            let variant = Variant::ALL[v];
+            Config {
+                variant,
+                n_feat: f,
+                n_hidden: h,
+                d_emb: f + extra_d,
+                p,
+                res_factor: Some(r),
+                mixing: [
+                    Mixing::Symmetric,
+                    Mixing::Asymmetric,
+                    Mixing::Rank,
+                    Mixing::EmbeddingPlus,
+                    Mixing::EmbeddingMinus,
+                ][mix],
+                sigma,
+                mix_rank: (f / 2).max(1),
+                mix_d_emb: 5,
+                bias1: b1,
+                bias2: b2,
+                tied,
+                out_act: if relu_out {
+                    OutAct::Relu
+                } else {
+                    OutAct::Identity
+                },
+                loss: if l1 { LossName::L1 } else { LossName::L2 },
+                importance: if imp {
+                    (0..f).map(|i| 0.5 + 0.25 * i as f64).collect()
+                } else {
+                    Vec::new()
+                },
+                batch_size: b,
+                seed,
+                instances: 2,
+                sigma_per_instance: vec![sigma, -0.5 * sigma],
+                ..Config::default()
+            }
+        },
+    )
+}
+
+/// Makes the biases non-zero so that their paths are exercised.
+pub fn perturb_biases<T: Float>(m: &mut Model<T>) {
+    for k in 0..m.instances() {
+        for name in ["b1", "b2"] {
+            if let Some(s) = m.layout.get(name).cloned() {
+                let base = k * m.layout.len + s.offset;
+                for i in 0..s.len {
+                    m.params[base + i] = T::from_f64(0.1 * ((i * 7 + k * 3) % 5) as f64 - 0.2);
+                }
+            }
+        }
+    }
+}
+
+/// The training batch the fast path would draw first.
+pub fn first_batch<T: Float>(cfg: &Config) -> HostBatch<T> {
+    let rngs = (0..cfg.instances)
+        .map(|k| rng(cfg.instance_seed(k), Stream::Data))
+        .collect();
+    let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
+    let mut s = Sampler::new(rngs, ps);
+    let mut b = HostBatch::default();
+    s.sample(cfg.batch_size, cfg.n_feat, &mut b);
+    b
+}
+
+pub fn ref_loss<T: Float>(m: &Model<T>, k: usize, x: &[T]) -> f64 {
+    let x = ArrayView2::from_shape((m.cfg.batch_size, m.cfg.n_feat), x).unwrap();
+    reference::forward_backward(m, k, x, false).loss.as_f64()
+}
+
+/// `‖a − b‖ / max(‖b‖, floor)`: relative error, with `floor` standing for "zero up to
+/// rounding" when `b` itself is that small (e.g. a loss of 1e-24 on a solved batch).
+pub fn rel_err_floor(a: &[f64], b: &[f64], floor: f64) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    diff / norm.max(floor)
+}
+
+/// `‖a − b‖ / ‖b‖`.
+pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    rel_err_floor(a, b, f64::MIN_POSITIVE)
+}
+
+pub fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.as_f64()).collect()
+}

@@ -1,0 +1,171 @@
+//! The fast backend path against the dense reference path: in f64 they agree to rounding
+//! (relative 1e-10); in f32 within relative (norm-wise) error 1e-5 on losses, outputs and
+//! gradients, and on the parameters after 100 Adam steps. Norms below a floor (loss 1e-9,
+//! outputs 1e-4, gradients 1e-6) count as that floor: both are then zero up to rounding.
+
+mod common;
+
+use common::*;
+use ndarray::ArrayView2;
+use proptest::prelude::*;
+use tmcc_kernels::cpu::Cpu;
+use tmcc_kernels::Backend;
+use tmcc_model::config::{Config, Optimizer, Schedule, Variant};
+use tmcc_model::fast::FastModel;
+use tmcc_model::optim::adam_spec;
+use tmcc_model::train::Trainer;
+use tmcc_model::{reference, Float, Model};
+
+/// (fast per-instance losses, fast outputs, fast grads) and the reference's.
+fn both_paths<T: Float>(m: &Model<T>) -> [(Vec<f64>, Vec<f64>, Vec<f64>); 2] {
+    let cfg = &m.cfg;
+    let (b, f) = (cfg.batch_size, cfg.n_feat);
+    let batch = first_batch::<T>(cfg);
+    let mut fast = FastModel::new(Cpu, m).unwrap();
+    let mut ws = fast.workspace(b).unwrap();
+    fast.load_batch(&mut ws, &batch).unwrap();
+    fast.forward(&mut ws, T::one() / T::from_f64((b * f) as f64), true)
+        .unwrap();
+    fast.backward(&mut ws).unwrap();
+    let rl = to_f64(&Cpu.read(&ws.row_loss).unwrap());
+    let fast_loss: Vec<f64> = rl.chunks(b).map(|c| c.iter().sum()).collect();
+    let fast_out = to_f64(&Cpu.read(fast.output(&ws)).unwrap());
+    let fast_grads = to_f64(&fast.read_grads().unwrap());
+    let (mut rl, mut ro, mut rg) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..cfg.instances {
+        let x = batch.dense_instance(k);
+        let r =
+            reference::forward_backward(m, k, ArrayView2::from_shape((b, f), &x).unwrap(), true);
+        rl.push(r.loss.as_f64());
+        ro.extend(r.out.iter().map(|v| v.as_f64()));
+        rg.extend(to_f64(&r.grads));
+    }
+    [(fast_loss, fast_out, fast_grads), (rl, ro, rg)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_equals_reference_in_f64(cfg in arb_config()) {
+        let mut m = Model::<f64>::new(&cfg).unwrap();
+        perturb_biases(&mut m);
+        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+        prop_assert!(rel_err_floor(&fl, &rl, 1e-9) < 1e-10, "loss {fl:?} vs {rl:?}");
+        prop_assert!(rel_err_floor(&fo, &ro, 1e-4) < 1e-10, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
+        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) < 1e-10, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+    }
+
+    #[test]
+    fn fast_equals_reference_in_f32(cfg in arb_config()) {
+        let mut m = Model::<f32>::new(&cfg).unwrap();
+        perturb_biases(&mut m);
+        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+        prop_assert!(rel_err_floor(&fl, &rl, 1e-9) <= 1e-5, "loss {fl:?} vs {rl:?}");
+        prop_assert!(rel_err_floor(&fo, &ro, 1e-4) <= 1e-5, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
+        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) <= 1e-5, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+    }
+}
+
+/// Plain Adam/AdamW, written from the formulas, on the reference gradients.
+fn reference_training(cfg: &Config, steps: u64) -> Vec<f64> {
+    let mut m = Model::<f32>::new(cfg).unwrap();
+    let n = m.params.len();
+    let (mut mom, mut vel) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let rngs = (0..cfg.instances)
+        .map(|k| tmcc_model::init::rng(cfg.instance_seed(k), tmcc_model::init::Stream::Data))
+        .collect();
+    let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
+    let mut sampler = tmcc_model::batch::Sampler::<f32>::new(rngs, ps);
+    let mut batch = Default::default();
+    let (b, f) = (cfg.batch_size, cfg.n_feat);
+    for t in 0..steps {
+        sampler.sample(b, f, &mut batch);
+        let mut grads = Vec::with_capacity(n);
+        for k in 0..cfg.instances {
+            let x = batch.dense_instance(k);
+            let r = reference::forward_backward(
+                &m,
+                k,
+                ArrayView2::from_shape((b, f), &x).unwrap(),
+                true,
+            );
+            grads.extend(r.grads);
+        }
+        let s = adam_spec::<f32>(cfg, t);
+        for i in 0..n {
+            let g = grads[i];
+            m.params[i] -= s.lr * s.weight_decay * m.params[i];
+            mom[i] = s.beta1 * mom[i] + (1.0 - s.beta1) * g;
+            vel[i] = s.beta2 * vel[i] + (1.0 - s.beta2) * g * g;
+            let m_hat = mom[i] / s.bias_correction1;
+            let v_hat = vel[i] / s.bias_correction2;
+            m.params[i] -= s.lr * m_hat / (v_hat.sqrt() + s.eps);
+        }
+    }
+    to_f64(&m.params)
+}
+
+#[test]
+fn hundred_adam_steps_agree_in_f32() {
+    let base = Config {
+        n_feat: 20,
+        n_hidden: 8,
+        d_emb: 60,
+        p: 0.05,
+        batch_size: 64,
+        steps: 100,
+        instances: 2,
+        lr: 3e-3,
+        ..Config::default()
+    };
+    let cases = [
+        Config {
+            variant: Variant::EmbRes,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::EmbMlp,
+            bias1: true,
+            bias2: true,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::Mix,
+            sigma: 0.05,
+            optimizer: Optimizer::Adamw,
+            weight_decay: 0.01,
+            schedule: Schedule::Cosine,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::Mlp,
+            tied: true,
+            bias1: true,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::ResMlp,
+            schedule: Schedule::Linear,
+            warmup_steps: 10,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::EmbResOrth,
+            tied: true,
+            ..base
+        },
+    ];
+    for cfg in cases {
+        let want = reference_training(&cfg, 100);
+        let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
+        t.run(None, |_, _| Ok(true)).unwrap();
+        let got = to_f64(&t.fast.read_params().unwrap());
+        let e = rel_err(&got, &want);
+        assert!(
+            e <= 1e-5,
+            "{:?}: relative error {e} after 100 steps",
+            cfg.variant
+        );
+    }
+}
