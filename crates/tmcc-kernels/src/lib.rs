@@ -6,7 +6,7 @@
 //! `H` hidden neurons, `D` input width (embedding width, or `F` without embedding).
 //!
 //! The backend interface is what the model's fast training step is written against;
-//! [`cpu::Cpu`] implements it with `matrixmultiply` and rayon (parallel over instances),
+//! [`cpu::Cpu`] implements it with faer and rayon (parallel over instances),
 //! and a CUDA backend implements the same operations on the GPU. A backend that cannot do
 //! an operation returns [`KernelError::Unsupported`], never panics.
 

@@ -40,6 +40,48 @@ pub trait Scalar:
     );
 }
 
+/// `C ← α·A·B + β·C` through faer's single-threaded matrix multiply (our products are
+/// small; parallelism comes from running instances side by side).
+///
+/// # Safety
+/// As [`Scalar::gemm_strided`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn faer_gemm<T: faer_traits::ComplexField + num_traits::Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) {
+    use faer::{Accum, MatMut, MatRef, Par};
+    let accum = if beta == T::zero() {
+        Accum::Replace
+    } else {
+        if beta != T::one() {
+            for i in 0..m as isize {
+                for j in 0..n as isize {
+                    let v = c.offset(i * rsc + j * csc);
+                    *v = *v * beta;
+                }
+            }
+        }
+        Accum::Add
+    };
+    let a = MatRef::from_raw_parts(a, m, k, rsa, csa);
+    let b = MatRef::from_raw_parts(b, k, n, rsb, csb);
+    let c = MatMut::from_raw_parts_mut(c, m, n, rsc, csc);
+    faer::linalg::matmul::matmul(c, accum, a, b, alpha, Par::Seq);
+}
+
 impl Scalar for f32 {
     const DTYPE: &'static str = "f32";
     fn from_f64(x: f64) -> Self {
@@ -64,7 +106,7 @@ impl Scalar for f32 {
         rsc: isize,
         csc: isize,
     ) {
-        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        faer_gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
 
@@ -92,6 +134,6 @@ impl Scalar for f64 {
         rsc: isize,
         csc: isize,
     ) {
-        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        faer_gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }

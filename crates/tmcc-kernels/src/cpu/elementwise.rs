@@ -6,7 +6,9 @@ use rayon::prelude::*;
 use super::{check_view, split_mut};
 use crate::{AdamSpec, KernelError, Result, Scalar, View};
 
-const CHUNK: usize = 4096;
+/// Element-wise work is split into tasks of this many elements; smaller buffers run on
+/// the calling thread (a rayon hand-off costs more than the work).
+const CHUNK: usize = 1 << 15;
 
 fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
     if a != b {
@@ -32,7 +34,7 @@ pub fn add_bias<T: Scalar>(
     let instances = y.len() / block;
     check_view("add_bias.bias", bias.len(), bias_view, instances, width)?;
     y.par_chunks_mut(width)
-        .with_min_len(64)
+        .with_min_len(256)
         .enumerate()
         .for_each(|(row, yr)| {
             let k = row / rows;

@@ -1,4 +1,4 @@
-//! The CPU backend: host `Vec`s, `matrixmultiply` for the products, rayon across instances
+//! The CPU backend: host `Vec`s, faer for the products, rayon across instances
 //! (products, scatters) or across the `K·B` sample rows (gathers, losses, ReLU, Adam).
 //! It is also the reference the CUDA backend is checked against.
 
@@ -101,7 +101,7 @@ impl<T: Scalar> Backend<T> for Cpu {
     }
     fn fill(&self, buf: &mut Vec<T>, value: T) -> Result<()> {
         buf.par_iter_mut()
-            .with_min_len(4096)
+            .with_min_len(1 << 15)
             .for_each(|x| *x = value);
         Ok(())
     }

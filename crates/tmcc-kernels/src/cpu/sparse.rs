@@ -70,7 +70,7 @@ pub fn gather<T: Scalar>(
     }
     y[..rows * w]
         .par_chunks_mut(w)
-        .with_min_len(32)
+        .with_min_len(128)
         .enumerate()
         .for_each(|(row, yr)| {
             if s.beta == T::zero() {
@@ -160,57 +160,133 @@ pub fn loss<T: Scalar>(
             ));
         }
     }
-    let two = T::from_f64(2.0);
-    // ℓ(e) and ℓ'(e) of one element.
-    let elem = |e: T| -> (T, T) {
-        match s.kind {
-            LossKind::L2 => (e * e, two * e),
-            LossKind::L1 => {
-                let g = if e > T::zero() {
-                    T::one()
-                } else if e < T::zero() {
-                    -T::one()
-                } else {
-                    T::zero()
-                };
-                (e.abs(), g)
-            }
-        }
+    let ctx = RowLoss {
+        out,
+        x,
+        importance,
+        scale: s.scale,
+        res_factor: s.res_factor,
     };
-    let label = |v: T| v.max(T::zero()) + s.res_factor * v;
-    let row_fn = |row: usize, rl: &mut T, dr: Option<&mut [T]>| {
-        let o = &out[row * f..(row + 1) * f];
-        let mut active = row_entries(x, row).peekable();
-        let mut acc = T::zero();
-        let mut dr = dr;
-        for j in 0..f {
-            let y = match active.peek() {
-                Some(&(c, v)) if c == j => {
-                    active.next();
-                    label(v)
-                }
-                _ => T::zero(),
-            };
-            let (l, g) = elem(o[j] - y);
-            acc += importance[j] * l;
-            if let Some(d) = dr.as_deref_mut() {
-                d[j] = s.scale * importance[j] * g;
-            }
-        }
-        *rl = s.scale * acc;
-    };
-    match dout {
-        Some(d) => row_loss
-            .par_iter_mut()
-            .zip(d.par_chunks_mut(f.max(1)))
-            .with_min_len(32)
+    let rows_per_task = 64;
+    match (s.kind, dout) {
+        (LossKind::L2, Some(d)) => row_loss
+            .par_chunks_mut(rows_per_task)
+            .zip(d.par_chunks_mut(rows_per_task * f.max(1)))
             .enumerate()
-            .for_each(|(row, (rl, dr))| row_fn(row, rl, Some(dr))),
-        None => row_loss
-            .par_iter_mut()
-            .with_min_len(32)
+            .for_each(|(t, (rl, dr))| ctx.rows::<L2>(t * rows_per_task, rl, Some(dr))),
+        (LossKind::L1, Some(d)) => row_loss
+            .par_chunks_mut(rows_per_task)
+            .zip(d.par_chunks_mut(rows_per_task * f.max(1)))
             .enumerate()
-            .for_each(|(row, rl)| row_fn(row, rl, None)),
+            .for_each(|(t, (rl, dr))| ctx.rows::<L1>(t * rows_per_task, rl, Some(dr))),
+        (LossKind::L2, None) => row_loss
+            .par_chunks_mut(rows_per_task)
+            .enumerate()
+            .for_each(|(t, rl)| ctx.rows::<L2>(t * rows_per_task, rl, None)),
+        (LossKind::L1, None) => row_loss
+            .par_chunks_mut(rows_per_task)
+            .enumerate()
+            .for_each(|(t, rl)| ctx.rows::<L1>(t * rows_per_task, rl, None)),
     }
     Ok(())
+}
+
+/// An element loss `ℓ(e)` and its derivative `ℓ'(e)`.
+trait ElemLoss {
+    fn loss<T: Scalar>(e: T) -> T;
+    fn grad<T: Scalar>(e: T) -> T;
+}
+
+struct L2;
+impl ElemLoss for L2 {
+    #[inline(always)]
+    fn loss<T: Scalar>(e: T) -> T {
+        e * e
+    }
+    #[inline(always)]
+    fn grad<T: Scalar>(e: T) -> T {
+        e + e
+    }
+}
+
+struct L1;
+impl ElemLoss for L1 {
+    #[inline(always)]
+    fn loss<T: Scalar>(e: T) -> T {
+        e.abs()
+    }
+    #[inline(always)]
+    fn grad<T: Scalar>(e: T) -> T {
+        if e > T::zero() {
+            T::one()
+        } else if e < T::zero() {
+            -T::one()
+        } else {
+            T::zero()
+        }
+    }
+}
+
+/// `Σ_j imp_j·ℓ(o_j)` over a run of zero labels, with eight partial sums so that the
+/// additions do not wait on each other.
+#[inline(always)]
+fn dense_run<T: Scalar, L: ElemLoss>(o: &[T], imp: &[T]) -> T {
+    let mut lanes = [T::zero(); 8];
+    let (oc, ot) = (o.chunks_exact(8), o.chunks_exact(8).remainder());
+    let ic = imp.chunks_exact(8);
+    let it = ic.remainder();
+    for (oc, ic) in oc.zip(ic) {
+        for l in 0..8 {
+            lanes[l] += ic[l] * L::loss(oc[l]);
+        }
+    }
+    let mut acc = lanes.iter().copied().sum::<T>();
+    for (&o, &w) in ot.iter().zip(it) {
+        acc += w * L::loss(o);
+    }
+    acc
+}
+
+/// The operands of the loss, shared by all rows.
+struct RowLoss<'a, T> {
+    out: &'a [T],
+    x: &'a Csr<Vec<u32>, Vec<T>>,
+    importance: &'a [T],
+    scale: T,
+    res_factor: T,
+}
+
+impl<T: Scalar> RowLoss<'_, T> {
+    /// Rows `first..first + row_loss.len()`: the label is 0 between active columns, so
+    /// each row is a few dense runs (tight loops) and the active cells between them.
+    fn rows<L: ElemLoss>(&self, first: usize, row_loss: &mut [T], mut dout: Option<&mut [T]>) {
+        let f = self.x.cols;
+        let imp = self.importance;
+        for (i, rl) in row_loss.iter_mut().enumerate() {
+            let row = first + i;
+            let o = &self.out[row * f..(row + 1) * f];
+            let mut d = dout.as_deref_mut().map(|d| &mut d[i * f..(i + 1) * f]);
+            let mut acc = T::zero();
+            let run = |lo: usize, hi: usize, acc: &mut T, d: &mut Option<&mut [T]>| {
+                *acc += dense_run::<T, L>(&o[lo..hi], &imp[lo..hi]);
+                if let Some(d) = d.as_deref_mut() {
+                    for ((d, &o), &w) in d[lo..hi].iter_mut().zip(&o[lo..hi]).zip(&imp[lo..hi]) {
+                        *d = self.scale * w * L::grad(o);
+                    }
+                }
+            };
+            let mut start = 0;
+            for (c, v) in row_entries(self.x, row) {
+                run(start, c, &mut acc, &mut d);
+                let e = o[c] - (v.max(T::zero()) + self.res_factor * v);
+                acc += imp[c] * L::loss(e);
+                if let Some(d) = d.as_deref_mut() {
+                    d[c] = self.scale * imp[c] * L::grad(e);
+                }
+                start = c + 1;
+            }
+            run(start, f, &mut acc, &mut d);
+            *rl = self.scale * acc;
+        }
+    }
 }
