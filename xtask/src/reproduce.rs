@@ -1,8 +1,54 @@
-//! `cargo xtask reproduce`: every claim of the seed, with statistics, a report and figures.
+//! `cargo xtask reproduce [--quick]`: every claim of the seed, with statistics, a report
+//! and figures (docs/reproduce/ for the full run; target/reproduce-quick/ for --quick).
+
+use std::path::PathBuf;
+
+use tmcc_experiments::reproduce::{run as reproduce, Options};
+
+use crate::workspace_root;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Fewer seeds and steps, same code path (about 2 minutes); verdicts are indicative and
+    /// never fail the command.
+    #[arg(long)]
+    quick: bool,
+    /// Output directory (default: docs/reproduce, or target/reproduce-quick with --quick).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask reproduce` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        if args.quick {
+            root.join("target/reproduce-quick")
+        } else {
+            root.join("docs/reproduce")
+        }
+    });
+    let command = format!("cargo xtask reproduce{}", if args.quick { " --quick" } else { "" });
+    let outcome = reproduce(&Options {
+        quick: args.quick,
+        out_dir: out_dir.clone(),
+        command,
+    })?;
+    eprintln!("\nwrote {} in {:.0} s", out_dir.join("REPORT.md").display(), outcome.seconds);
+    let failed: Vec<String> = outcome
+        .claims
+        .iter()
+        .filter(|c| !c.holds)
+        .map(|c| format!("claim {} ({}): {}", c.id, c.setting, c.verdict))
+        .collect();
+    for c in &outcome.claims {
+        eprintln!("claim {:<3} {}  {}", c.id, if c.holds { "holds " } else { "FAILS " }, c.verdict);
+    }
+    if !failed.is_empty() {
+        if args.quick {
+            eprintln!("(quick mode: verdicts are indicative; not failing)");
+        } else {
+            anyhow::bail!("{} claim(s) did not reproduce: {}", failed.len(), failed.join("; "));
+        }
+    }
+    Ok(())
 }

@@ -1,1 +1,20 @@
-//! stub
+//! Experiments on the TMCC: training runs and their directories, the transplant
+//! intervention, statistics, figures, and the reproduction of the seed's claims.
+
+pub mod figures;
+pub mod reproduce;
+pub mod run;
+pub mod rundir;
+pub mod stats;
+pub mod transplant;
+
+/// Errors of an experiment: the model's, or a figure's.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] tmcc_model::Error),
+    #[error("figure: {0}")]
+    Plot(#[from] tmcc_plot::PlotError),
+    #[error("{0}")]
+    Other(String),
+}

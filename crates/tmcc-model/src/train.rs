@@ -1,6 +1,6 @@
 //! The training loop: a fresh sparse batch every step for every instance (each from its
-//! own data stream), forward, backward, one Adam/AdamW update. The loss is read back every
-//! `log_every` steps and on the last step; a NaN or infinite loss stops training with
+//! own data stream), forward, backward, one Adam/AdamW update. The loss is read back after
+//! the first step, after every `log_every` completed steps and after the last; a NaN or infinite loss stops training with
 //! [`Error::NonFinite`] before anything is saved from the bad state.
 
 use rand_chacha::ChaCha8Rng;
@@ -132,7 +132,9 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let every = self.model.cfg.log_every;
         let mut log = Vec::new();
         while self.step < end {
-            let want = self.step.is_multiple_of(every) || self.step + 1 == end;
+            // Log the first step, every `every` completed steps, and the last.
+            let done = self.step + 1;
+            let want = self.step == 0 || done.is_multiple_of(every) || done == end;
             if let Some(loss) = self.step(want)? {
                 let point = LogPoint {
                     step: self.step,

@@ -1,8 +1,16 @@
-//! The CPU backend: host `Vec`s, faer for the products, rayon across instances
-//! (products, scatters) or across the `K·B` sample rows (gathers, losses, ReLU, Adam).
+//! The CPU backend: host `Vec`s, faer for the products, hand-written loops (compiled for
+//! AVX-512, AVX2 and the baseline, chosen at run time: [`simd`]) for everything else.
 //! It is also the reference the CUDA backend is checked against.
+//!
+//! Parallelism (rayon's global pool): products and scatters run instances side by side;
+//! gathers, losses and element-wise passes split their rows into tasks. Work below
+//! [`PAR_MIN`] elements runs on the calling thread: at the seed's sizes one instance's
+//! step is a chain of 10–100 µs operations, and waking a second thread for each costs
+//! about as much as the work (more when the machine is busy). Nothing allocates after
+//! the buffers exist.
 
 mod elementwise;
+pub mod simd;
 mod sparse;
 
 use rayon::prelude::*;
@@ -10,6 +18,16 @@ use rayon::prelude::*;
 use crate::{
     AdamSpec, Backend, Csr, Gemm, KernelError, LossSpec, Result, Scalar, SparseSpec, View,
 };
+
+/// Operations on fewer elements (or multiply-adds for products) than this run on the
+/// calling thread.
+pub const PAR_MIN: usize = 1 << 17;
+
+/// Whether work of `size` elements is worth splitting across rayon's threads.
+#[inline]
+pub(crate) fn parallel(size: usize) -> bool {
+    size >= PAR_MIN && rayon::current_num_threads() > 1
+}
 
 /// The CPU backend. Parallelism comes from rayon's global pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,33 +56,52 @@ pub(crate) fn check_view(
     Ok(())
 }
 
-/// Splits `buf` into one disjoint mutable block of `len` elements per instance.
-pub(crate) fn split_mut<'a, T>(
+/// Checks an output view: in bounds, and its instance blocks disjoint.
+pub(crate) fn check_out(
     name: &'static str,
-    buf: &'a mut [T],
+    buf_len: usize,
     view: View,
     instances: usize,
     len: usize,
-) -> Result<Vec<&'a mut [T]>> {
-    check_view(name, buf.len(), view, instances, len)?;
-    if instances > 1 && view.stride < len {
+) -> Result<()> {
+    check_view(name, buf_len, view, instances, len)?;
+    if instances > 1 && len > 0 && view.stride < len {
         return Err(KernelError::Invalid(format!(
             "output `{name}` blocks overlap: stride {} < block length {len}",
             view.stride
         )));
     }
+    Ok(())
+}
+
+/// Calls `f(k, block_k)` for the disjoint mutable block of `len` elements of each
+/// instance `k` at `view` (checked with [`check_out`] first), in parallel when `par`.
+/// Allocates nothing.
+pub(crate) fn for_blocks_mut<T: Send>(
+    buf: &mut [T],
+    view: View,
+    instances: usize,
+    len: usize,
+    par: bool,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     if instances == 0 || len == 0 {
-        return Ok(Vec::new());
+        return;
     }
     let tail = &mut buf[view.off..];
     if instances == 1 {
-        return Ok(vec![&mut tail[..len]]);
+        f(0, &mut tail[..len]);
+    } else if par {
+        tail.par_chunks_mut(view.stride)
+            .take(instances)
+            .enumerate()
+            .for_each(|(k, c)| f(k, &mut c[..len]));
+    } else {
+        tail.chunks_mut(view.stride)
+            .take(instances)
+            .enumerate()
+            .for_each(|(k, c)| f(k, &mut c[..len]));
     }
-    Ok(tail
-        .chunks_mut(view.stride)
-        .take(instances)
-        .map(|c| &mut c[..len])
-        .collect())
 }
 
 impl<T: Scalar> Backend<T> for Cpu {
@@ -100,9 +137,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         buf.len()
     }
     fn fill(&self, buf: &mut Vec<T>, value: T) -> Result<()> {
-        buf.par_iter_mut()
-            .with_min_len(1 << 15)
-            .for_each(|x| *x = value);
+        elementwise::fill(buf, value);
         Ok(())
     }
 
@@ -110,11 +145,11 @@ impl<T: Scalar> Backend<T> for Cpu {
         let (m, n, k) = (g.m, g.n, g.k);
         check_view("gemm.a", a.len(), g.a.view, g.batch, m * k)?;
         check_view("gemm.b", b.len(), g.b.view, g.batch, k * n)?;
-        let blocks = split_mut("gemm.c", c, g.c, g.batch, m * n)?;
+        check_out("gemm.c", c.len(), g.c, g.batch, m * n)?;
         // Strides of op(A) (m×k) and op(B) (k×n) inside their row-major storage.
         let (rsa, csa) = if g.a.trans { (1, m) } else { (k, 1) };
         let (rsb, csb) = if g.b.trans { (1, k) } else { (n, 1) };
-        let run = |(i, cb): (usize, &mut [T])| {
+        let run = |i: usize, cb: &mut [T]| {
             let a_blk = &a[g.a.view.off + i * g.a.view.stride..];
             let b_blk = &b[g.b.view.off + i * g.b.view.stride..];
             // SAFETY: check_view proved every element of op(A), op(B) and C in bounds;
@@ -138,11 +173,8 @@ impl<T: Scalar> Backend<T> for Cpu {
                 )
             }
         };
-        if blocks.len() > 1 {
-            blocks.into_par_iter().enumerate().for_each(run);
-        } else {
-            blocks.into_iter().enumerate().for_each(run);
-        }
+        let par = g.batch > 1 && parallel(g.batch * m * n * k.max(1));
+        for_blocks_mut(c, g.c, g.batch, m * n, par, run);
         Ok(())
     }
 
@@ -202,7 +234,14 @@ impl<T: Scalar> Backend<T> for Cpu {
         row_loss: &mut Vec<T>,
         dout: Option<&mut Vec<T>>,
     ) -> Result<()> {
-        sparse::loss(spec, out, x, importance, row_loss, dout)
+        sparse::loss(
+            spec,
+            out,
+            x,
+            importance,
+            row_loss,
+            dout.map(|d| d.as_mut_slice()),
+        )
     }
     fn adam(
         &self,

@@ -1,11 +1,24 @@
 //! Kernels that read the sparse batch `x` (CSR, `K·B` rows, sorted unique columns per
 //! row): the gather `Y[b,:] ← β·Y[b,:] + Σ v·T[f,:]`, its transpose the scatter
 //! `T[f,:] += v·Y[b,:]`, and the loss against `y = ReLU(x) + r·x` with its gradient.
+//!
+//! All three walk rows in order and add each row's entries in column order (the order the
+//! CUDA backend follows too). The loss visits a row in blocks of [`LANES`] columns: the
+//! label is 0 except at the row's few active cells, which are patched into the block
+//! before one branch-free pass computes the loss terms (into `LANES` partial sums) and
+//! the gradient.
 
 use rayon::prelude::*;
 
-use super::{check_view, split_mut};
+use super::simd::multiversion;
+use super::{check_out, check_view, for_blocks_mut, parallel};
 use crate::{Csr, KernelError, LossKind, LossSpec, Result, Scalar, SparseSpec};
+
+/// Partial sums per row of the loss (one 512-bit vector of `f32`).
+const LANES: usize = 16;
+
+/// Rows per rayon task of the parallel gathers and losses.
+const ROWS_PER_TASK: usize = 256;
 
 fn table_extent<T>(s: &SparseSpec<T>, cols: usize) -> usize {
     if cols == 0 || s.width == 0 {
@@ -30,10 +43,18 @@ fn check_csr<T: Scalar>(x: &Csr<Vec<u32>, Vec<T>>) -> Result<usize> {
             x.nnz
         )));
     }
+    // Offsets must not decrease and columns must lie inside the batch (a bad batch
+    // would otherwise index outside the table).
+    if x.row_ptr.windows(2).any(|w| w[0] > w[1]) || x.col.iter().any(|&c| c as usize >= x.cols) {
+        return Err(KernelError::Invalid(
+            "CSR batch has decreasing offsets or a column ≥ cols".into(),
+        ));
+    }
     Ok(rows)
 }
 
 /// The `(column, value)` pairs of CSR row `row`.
+#[inline(always)]
 fn row_entries<'a, T: Scalar>(
     x: &'a Csr<Vec<u32>, Vec<T>>,
     row: usize,
@@ -43,6 +64,66 @@ fn row_entries<'a, T: Scalar>(
         .iter()
         .zip(&x.val[lo..hi])
         .map(|(&f, &v)| (f as usize, v))
+}
+
+multiversion! {
+    /// Rows `first..` of the gather into `y` (whole rows of `s.width`).
+    fn gather_rows<T: Scalar>(
+        s: &SparseSpec<T>,
+        x: &Csr<Vec<u32>, Vec<T>>,
+        table: &[T],
+        y: &mut [T],
+        first: usize,
+    ) {
+        let (bsz, w) = (x.rows_per_instance, s.width);
+        let n_rows = y.len() / w;
+        let mut row = first;
+        // Walk the rows instance by instance (no division per row).
+        while row < first + n_rows {
+            let k = row / bsz;
+            let end = ((k + 1) * bsz).min(first + n_rows);
+            let base = s.t.off + k * s.t.stride;
+            for row in row..end {
+                let i = row - first;
+                let yr = &mut y[i * w..(i + 1) * w];
+                let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
+                let mut entries = x.col[lo..hi].iter().zip(&x.val[lo..hi]);
+                let cs = s.t_col_stride;
+                let strided = |t0: usize| table[t0..t0 + (w - 1) * cs + 1].iter().step_by(cs);
+                if s.beta == T::zero() {
+                    // Y ← v·T[f,:] for the first entry (0 + v·t rounds the same), or 0.
+                    match entries.next() {
+                        Some((&f, &v)) => {
+                            let t0 = base + f as usize * s.t_row_stride;
+                            if cs == 1 {
+                                let tr = &table[t0..t0 + w];
+                                yr.iter_mut().zip(tr).for_each(|(y, &t)| *y = v * t);
+                            } else {
+                                yr.iter_mut()
+                                    .zip(strided(t0))
+                                    .for_each(|(y, &t)| *y = v * t);
+                            }
+                        }
+                        None => yr.iter_mut().for_each(|v| *v = T::zero()),
+                    }
+                } else if s.beta != T::one() {
+                    yr.iter_mut().for_each(|v| *v = *v * s.beta);
+                }
+                for (&f, &v) in entries {
+                    let t0 = base + f as usize * s.t_row_stride;
+                    if cs == 1 {
+                        let tr = &table[t0..t0 + w];
+                        yr.iter_mut().zip(tr).for_each(|(y, &t)| *y += v * t);
+                    } else {
+                        yr.iter_mut()
+                            .zip(strided(t0))
+                            .for_each(|(y, &t)| *y += v * t);
+                    }
+                }
+            }
+            row = end;
+        }
+    }
 }
 
 pub fn gather<T: Scalar>(
@@ -65,56 +146,30 @@ pub fn gather<T: Scalar>(
             "gather output must be packed K×B×width".into(),
         ));
     }
-    if w == 0 {
+    if w == 0 || rows == 0 {
         return Ok(());
     }
-    y[..rows * w]
-        .par_chunks_mut(w)
-        .with_min_len(128)
-        .enumerate()
-        .for_each(|(row, yr)| {
-            if s.beta == T::zero() {
-                yr.iter_mut().for_each(|v| *v = T::zero());
-            } else if s.beta != T::one() {
-                yr.iter_mut().for_each(|v| *v = *v * s.beta);
-            }
-            let base = s.t.off + (row / bsz) * s.t.stride;
-            for (f, v) in row_entries(x, row) {
-                let t0 = base + f * s.t_row_stride;
-                if s.t_col_stride == 1 {
-                    let tr = &table[t0..t0 + w];
-                    yr.iter_mut().zip(tr).for_each(|(y, &t)| *y += v * t);
-                } else {
-                    for (j, y) in yr.iter_mut().enumerate() {
-                        *y += v * table[t0 + j * s.t_col_stride];
-                    }
-                }
-            }
-        });
+    let y = &mut y[..rows * w];
+    if parallel(rows * w + x.nnz * w) {
+        y.par_chunks_mut(ROWS_PER_TASK * w)
+            .enumerate()
+            .for_each(|(t, yc)| gather_rows(s, x, table, yc, t * ROWS_PER_TASK));
+    } else {
+        gather_rows(s, x, table, y, 0);
+    }
     Ok(())
 }
 
-pub fn scatter<T: Scalar>(
-    s: &SparseSpec<T>,
-    x: &Csr<Vec<u32>, Vec<T>>,
-    y: &[T],
-    table: &mut [T],
-) -> Result<()> {
-    check_csr(x)?;
-    let (bsz, w) = (x.rows_per_instance, s.width);
-    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < x.instances * bsz * w {
-        return Err(KernelError::Invalid(
-            "scatter input must be packed K×B×width".into(),
-        ));
-    }
-    let blocks = split_mut(
-        "scatter.table",
-        table,
-        s.t,
-        x.instances,
-        table_extent(s, x.cols),
-    )?;
-    blocks.into_par_iter().enumerate().for_each(|(k, tb)| {
+multiversion! {
+    /// Instance `k`'s rows of the scatter into its table block `tb`.
+    fn scatter_instance<T: Scalar>(
+        s: &SparseSpec<T>,
+        x: &Csr<Vec<u32>, Vec<T>>,
+        y: &[T],
+        tb: &mut [T],
+        k: usize,
+    ) {
+        let (bsz, w) = (x.rows_per_instance, s.width);
         for b in 0..bsz {
             let row = k * bsz + b;
             let yr = &y[row * w..(row + 1) * w];
@@ -124,12 +179,38 @@ pub fn scatter<T: Scalar>(
                     let tr = &mut tb[t0..t0 + w];
                     tr.iter_mut().zip(yr).for_each(|(t, &y)| *t += v * y);
                 } else {
-                    for (j, &yv) in yr.iter().enumerate() {
-                        tb[t0 + j * s.t_col_stride] += v * yv;
-                    }
+                    let tr = &mut tb[t0..t0 + (w - 1) * s.t_col_stride + 1];
+                    tr.iter_mut()
+                        .step_by(s.t_col_stride)
+                        .zip(yr)
+                        .for_each(|(t, &y)| *t += v * y);
                 }
             }
         }
+    }
+}
+
+pub fn scatter<T: Scalar>(
+    s: &SparseSpec<T>,
+    x: &Csr<Vec<u32>, Vec<T>>,
+    y: &[T],
+    table: &mut [T],
+) -> Result<()> {
+    let rows = check_csr(x)?;
+    let (bsz, w) = (x.rows_per_instance, s.width);
+    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < rows * w {
+        return Err(KernelError::Invalid(
+            "scatter input must be packed K×B×width".into(),
+        ));
+    }
+    let extent = table_extent(s, x.cols);
+    check_out("scatter.table", table.len(), s.t, x.instances, extent)?;
+    if w == 0 || rows == 0 {
+        return Ok(());
+    }
+    let par = x.instances > 1 && parallel(x.nnz * w + rows);
+    for_blocks_mut(table, s.t, x.instances, extent, par, |k, tb| {
+        scatter_instance(s, x, y, tb, k)
     });
     Ok(())
 }
@@ -140,7 +221,7 @@ pub fn loss<T: Scalar>(
     x: &Csr<Vec<u32>, Vec<T>>,
     importance: &[T],
     row_loss: &mut [T],
-    dout: Option<&mut Vec<T>>,
+    dout: Option<&mut [T]>,
 ) -> Result<()> {
     let rows = check_csr(x)?;
     let f = x.cols;
@@ -160,33 +241,33 @@ pub fn loss<T: Scalar>(
             ));
         }
     }
-    let ctx = RowLoss {
-        out,
-        x,
-        importance,
-        scale: s.scale,
-        res_factor: s.res_factor,
+    if rows == 0 {
+        return Ok(());
+    }
+    let run = |first: usize, rl: &mut [T], d: Option<&mut [T]>| match (s.kind, d) {
+        (LossKind::L2, Some(d)) => loss_rows_l2_grad(s, out, x, importance, rl, d, first),
+        (LossKind::L1, Some(d)) => loss_rows_l1_grad(s, out, x, importance, rl, d, first),
+        (LossKind::L2, None) => loss_rows_l2(s, out, x, importance, rl, first),
+        (LossKind::L1, None) => loss_rows_l1(s, out, x, importance, rl, first),
     };
-    let rows_per_task = 64;
-    match (s.kind, dout) {
-        (LossKind::L2, Some(d)) => row_loss
-            .par_chunks_mut(rows_per_task)
-            .zip(d.par_chunks_mut(rows_per_task * f.max(1)))
-            .enumerate()
-            .for_each(|(t, (rl, dr))| ctx.rows::<L2>(t * rows_per_task, rl, Some(dr))),
-        (LossKind::L1, Some(d)) => row_loss
-            .par_chunks_mut(rows_per_task)
-            .zip(d.par_chunks_mut(rows_per_task * f.max(1)))
-            .enumerate()
-            .for_each(|(t, (rl, dr))| ctx.rows::<L1>(t * rows_per_task, rl, Some(dr))),
-        (LossKind::L2, None) => row_loss
-            .par_chunks_mut(rows_per_task)
-            .enumerate()
-            .for_each(|(t, rl)| ctx.rows::<L2>(t * rows_per_task, rl, None)),
-        (LossKind::L1, None) => row_loss
-            .par_chunks_mut(rows_per_task)
-            .enumerate()
-            .for_each(|(t, rl)| ctx.rows::<L1>(t * rows_per_task, rl, None)),
+    if f == 0 {
+        row_loss.iter_mut().for_each(|l| *l = T::zero());
+        return Ok(());
+    }
+    if parallel(rows * f) {
+        match dout {
+            Some(d) => row_loss
+                .par_chunks_mut(ROWS_PER_TASK)
+                .zip(d.par_chunks_mut(ROWS_PER_TASK * f))
+                .enumerate()
+                .for_each(|(t, (rl, d))| run(t * ROWS_PER_TASK, rl, Some(d))),
+            None => row_loss
+                .par_chunks_mut(ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(t, rl)| run(t * ROWS_PER_TASK, rl, None)),
+        }
+    } else {
+        run(0, row_loss, dout);
     }
     Ok(())
 }
@@ -217,76 +298,155 @@ impl ElemLoss for L1 {
     }
     #[inline(always)]
     fn grad<T: Scalar>(e: T) -> T {
+        let one = T::one();
         if e > T::zero() {
-            T::one()
+            one
         } else if e < T::zero() {
-            -T::one()
+            -one
         } else {
             T::zero()
         }
     }
 }
 
-/// `Σ_j imp_j·ℓ(o_j)` over a run of zero labels, with eight partial sums so that the
-/// additions do not wait on each other.
+/// One block of `len ≤ LANES` columns from `j0` of a loss row: patches the labels of the
+/// active cells `cols[*next..]` inside the block into `e = out − y`, adds the weighted
+/// loss terms to `lanes` and, with `GRAD`, writes `∂/∂out` into `d` (the block's columns).
 #[inline(always)]
-fn dense_run<T: Scalar, L: ElemLoss>(o: &[T], imp: &[T]) -> T {
-    let mut lanes = [T::zero(); 8];
-    let (oc, ot) = (o.chunks_exact(8), o.chunks_exact(8).remainder());
-    let ic = imp.chunks_exact(8);
-    let it = ic.remainder();
-    for (oc, ic) in oc.zip(ic) {
-        for l in 0..8 {
-            lanes[l] += ic[l] * L::loss(oc[l]);
+#[allow(clippy::too_many_arguments)]
+fn loss_block<T: Scalar, L: ElemLoss, const GRAD: bool>(
+    o: &[T],
+    j0: usize,
+    len: usize,
+    w: &[T; LANES],
+    cols: &[u32],
+    vals: &[T],
+    next: &mut usize,
+    s: &LossSpec<T>,
+    lanes: &mut [T; LANES],
+    d: &mut [T],
+) {
+    let mut e = [T::zero(); LANES];
+    e[..len].copy_from_slice(&o[j0..j0 + len]);
+    while *next < cols.len() && (cols[*next] as usize) < j0 + len {
+        let (c, v) = (cols[*next] as usize, vals[*next]);
+        e[c - j0] = o[c] - (v.max(T::zero()) + s.res_factor * v);
+        *next += 1;
+    }
+    for l in 0..LANES {
+        lanes[l] += w[l] * L::loss(e[l]);
+    }
+    if GRAD {
+        let mut g = [T::zero(); LANES];
+        for l in 0..LANES {
+            g[l] = s.scale * w[l] * L::grad(e[l]);
         }
+        d[..len].copy_from_slice(&g[..len]);
     }
-    let mut acc = lanes.iter().copied().sum::<T>();
-    for (&o, &w) in ot.iter().zip(it) {
-        acc += w * L::loss(o);
-    }
-    acc
 }
 
-/// The operands of the loss, shared by all rows.
-struct RowLoss<'a, T> {
-    out: &'a [T],
-    x: &'a Csr<Vec<u32>, Vec<T>>,
-    importance: &'a [T],
-    scale: T,
-    res_factor: T,
-}
-
-impl<T: Scalar> RowLoss<'_, T> {
-    /// Rows `first..first + row_loss.len()`: the label is 0 between active columns, so
-    /// each row is a few dense runs (tight loops) and the active cells between them.
-    fn rows<L: ElemLoss>(&self, first: usize, row_loss: &mut [T], mut dout: Option<&mut [T]>) {
-        let f = self.x.cols;
-        let imp = self.importance;
-        for (i, rl) in row_loss.iter_mut().enumerate() {
-            let row = first + i;
-            let o = &self.out[row * f..(row + 1) * f];
-            let mut d = dout.as_deref_mut().map(|d| &mut d[i * f..(i + 1) * f]);
-            let mut acc = T::zero();
-            let run = |lo: usize, hi: usize, acc: &mut T, d: &mut Option<&mut [T]>| {
-                *acc += dense_run::<T, L>(&o[lo..hi], &imp[lo..hi]);
-                if let Some(d) = d.as_deref_mut() {
-                    for ((d, &o), &w) in d[lo..hi].iter_mut().zip(&o[lo..hi]).zip(&imp[lo..hi]) {
-                        *d = self.scale * w * L::grad(o);
+/// Rows `first..first + row_loss.len()` of the loss, and `∂/∂out` into `dout` (the same
+/// rows) when `GRAD`. `e = out − y` is exactly `out` away from the active cells.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
+    s: &LossSpec<T>,
+    out: &[T],
+    x: &Csr<Vec<u32>, Vec<T>>,
+    imp: &[T],
+    row_loss: &mut [T],
+    dout: &mut [T],
+    first: usize,
+) {
+    let f = x.cols;
+    let full = f / LANES * LANES;
+    // The tail block's importance, padded with zeros (padded terms add exactly 0).
+    let mut imp_tail = [T::zero(); LANES];
+    imp_tail[..f - full].copy_from_slice(&imp[full..]);
+    for (i, rl) in row_loss.iter_mut().enumerate() {
+        let row = first + i;
+        let o = &out[row * f..(row + 1) * f];
+        let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
+        let (cols, vals) = (&x.col[lo..hi], &x.val[lo..hi]);
+        let mut next = 0;
+        let mut lanes = [T::zero(); LANES];
+        let d_row: &mut [T] = if GRAD {
+            &mut dout[i * f..(i + 1) * f]
+        } else {
+            &mut []
+        };
+        for j0 in (0..full).step_by(LANES) {
+            let w: &[T; LANES] = imp[j0..j0 + LANES].try_into().expect("LANES columns");
+            if next < cols.len() && (cols[next] as usize) < j0 + LANES {
+                let d: &mut [T] = if GRAD {
+                    &mut d_row[j0..j0 + LANES]
+                } else {
+                    &mut []
+                };
+                loss_block::<T, L, GRAD>(o, j0, LANES, w, cols, vals, &mut next, s, &mut lanes, d);
+            } else {
+                // No active cell: the label is 0 and e = out, read straight from `out`
+                // (a copy through a stack block would stall store forwarding).
+                let ob: &[T; LANES] = o[j0..j0 + LANES].try_into().expect("LANES columns");
+                for l in 0..LANES {
+                    lanes[l] += w[l] * L::loss(ob[l]);
+                }
+                if GRAD {
+                    let d = &mut d_row[j0..j0 + LANES];
+                    for l in 0..LANES {
+                        d[l] = s.scale * w[l] * L::grad(ob[l]);
                     }
                 }
-            };
-            let mut start = 0;
-            for (c, v) in row_entries(self.x, row) {
-                run(start, c, &mut acc, &mut d);
-                let e = o[c] - (v.max(T::zero()) + self.res_factor * v);
-                acc += imp[c] * L::loss(e);
-                if let Some(d) = d.as_deref_mut() {
-                    d[c] = self.scale * imp[c] * L::grad(e);
-                }
-                start = c + 1;
             }
-            run(start, f, &mut acc, &mut d);
-            *rl = self.scale * acc;
         }
+        if full < f {
+            let d: &mut [T] = if GRAD { &mut d_row[full..] } else { &mut [] };
+            loss_block::<T, L, GRAD>(
+                o,
+                full,
+                f - full,
+                &imp_tail,
+                cols,
+                vals,
+                &mut next,
+                s,
+                &mut lanes,
+                d,
+            );
+        }
+        // Pairwise sum of the lanes.
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for l in 0..n {
+                lanes[l] = lanes[l] + lanes[l + n];
+            }
+        }
+        *rl = s.scale * lanes[0];
+    }
+}
+
+multiversion! {
+    fn loss_rows_l2_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+        imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
+        loss_rows::<T, L2, true>(s, out, x, imp, rl, d, first)
+    }
+}
+multiversion! {
+    fn loss_rows_l1_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+        imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
+        loss_rows::<T, L1, true>(s, out, x, imp, rl, d, first)
+    }
+}
+multiversion! {
+    fn loss_rows_l2<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+        imp: &[T], rl: &mut [T], first: usize) {
+        loss_rows::<T, L2, false>(s, out, x, imp, rl, &mut [], first)
+    }
+}
+multiversion! {
+    fn loss_rows_l1<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+        imp: &[T], rl: &mut [T], first: usize) {
+        loss_rows::<T, L1, false>(s, out, x, imp, rl, &mut [], first)
     }
 }

@@ -1,0 +1,50 @@
+//! `tmcc eval`: re-evaluate a checkpoint on the evaluation stream.
+
+use std::path::PathBuf;
+
+use tmcc_experiments::run::eval_model;
+use tmcc_experiments::rundir::CHECKPOINT;
+use tmcc_model::checkpoint::Checkpoint;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A checkpoint.safetensors file or a run directory holding one.
+    pub checkpoint: PathBuf,
+    /// Evaluation samples (default: the config's eval_samples).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Evaluate at this feature probability instead of each instance's training p.
+    #[arg(long)]
+    pub p: Option<f64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let path = if args.checkpoint.is_dir() {
+        args.checkpoint.join(CHECKPOINT)
+    } else {
+        args.checkpoint.clone()
+    };
+    let ck = Checkpoint::<f32>::load(&path)?;
+    let cfg = &ck.model.cfg;
+    if let Some(p) = args.p {
+        anyhow::ensure!(p > 0.0 && p <= 1.0, "--p must be in (0, 1], got {p}");
+    }
+    let samples = args.samples.unwrap_or(cfg.eval_samples);
+    anyhow::ensure!(samples >= 1, "--samples must be ≥ 1");
+    let ps = args.p.map(|p| vec![p; cfg.instances]);
+    let eval = eval_model(&ck.model, samples, ps.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&eval)?);
+    } else {
+        for e in &eval {
+            println!(
+                "instance {:>3}  p {:.4}  loss {:.6e} ± {:.1e}  naive {:.6e}  loss/naive {:.4} ± {:.4}",
+                e.instance, e.p, e.loss, e.loss_se, e.naive, e.ratio, e.ratio_se
+            );
+        }
+    }
+    Ok(0)
+}

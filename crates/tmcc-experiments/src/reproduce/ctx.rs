@@ -1,0 +1,210 @@
+//! The shared machinery of the reproduction: the plan (how many seeds and steps, quick or
+//! full), progress on stderr with an ETA, training runs with evaluation, and the record
+//! of one claim.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use tmcc_model::eval::InstanceEval;
+use tmcc_model::train::LogPoint;
+use tmcc_model::{Config, Model};
+
+use crate::Error;
+
+use crate::run::{eval_model, train, Progress};
+use tmcc_kernels::cpu::Cpu;
+use tmcc_model::train::Trainer;
+
+/// How big the reproduction is. `quick` keeps every code path and shrinks the numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub quick: bool,
+    /// Seeds per variant (claims 1–3).
+    pub seeds: usize,
+    /// Training steps at the seed's setting (claims 1–3).
+    pub steps: u64,
+    /// Training steps of the sweeps (claim 4).
+    pub sweep_steps: u64,
+    /// Seeds per point of the sweeps (claim 4).
+    pub sweep_seeds: usize,
+    /// Fine-tuning steps of transplanted models.
+    pub finetune_steps: u64,
+    pub eval_samples: usize,
+    pub transplant_ps: Vec<f64>,
+    pub d_embs: Vec<usize>,
+    pub sigmas: Vec<f64>,
+    /// How many times during L1 training the response is classified.
+    pub l1_snapshots: u64,
+}
+
+impl Plan {
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                seeds: 3,
+                steps: 2_000,
+                sweep_steps: 1_000,
+                sweep_seeds: 2,
+                finetune_steps: 300,
+                eval_samples: 100_000,
+                transplant_ps: vec![0.003, 0.01, 0.03],
+                d_embs: vec![100, 1000, 4000],
+                sigmas: vec![0.0, 0.03, 0.08],
+                l1_snapshots: 4,
+            }
+        } else {
+            Self {
+                quick,
+                seeds: 5,
+                steps: 20_000,
+                sweep_steps: 10_000,
+                sweep_seeds: 3,
+                finetune_steps: 2_000,
+                eval_samples: 1_000_000,
+                transplant_ps: vec![0.001, 0.003, 0.01, 0.03, 0.1],
+                d_embs: vec![100, 300, 1000, 3000, 10_000],
+                sigmas: vec![0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
+                l1_snapshots: 10,
+            }
+        }
+    }
+
+    /// The seed notebook's setting for `variant` with this plan's seeds and steps.
+    pub fn base(&self, variant: tmcc_model::Variant) -> Config {
+        Config {
+            variant,
+            steps: self.steps,
+            instances: self.seeds,
+            eval_samples: self.eval_samples,
+            log_every: (self.steps / 20).max(1),
+            ..Config::default()
+        }
+    }
+}
+
+/// A trained and evaluated multi-instance run.
+pub struct RunOutput {
+    pub model: Model<f32>,
+    pub eval: Vec<InstanceEval>,
+    pub log: Vec<LogPoint>,
+}
+
+/// One claim's outcome, as written to claims.json and the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimResult {
+    pub id: String,
+    pub title: String,
+    /// Which setting (seed notebook `r = 0`, APD `r = 1`, follow-up paper).
+    pub setting: String,
+    pub holds: bool,
+    pub verdict: String,
+    pub seconds: f64,
+    pub numbers: serde_json::Value,
+    #[serde(skip)]
+    pub markdown: String,
+}
+
+/// Progress, timing and output paths of a reproduction.
+pub struct Ctx {
+    pub plan: Plan,
+    pub out_dir: PathBuf,
+    pub fig_dir: PathBuf,
+    start: Instant,
+    pub stage: String,
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s >= 90.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{s:.0}s")
+    }
+}
+
+impl Ctx {
+    pub fn new(plan: Plan, out_dir: PathBuf) -> Self {
+        let fig_dir = out_dir.join("figures");
+        Self {
+            plan,
+            out_dir,
+            fig_dir,
+            start: Instant::now(),
+            stage: String::new(),
+        }
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    pub fn log(&self, msg: &str) {
+        eprintln!("[{:>6}] {} {msg}", fmt_secs(self.elapsed()), self.stage);
+    }
+
+    /// Trains `cfg` (optionally from `model`, e.g. a transplant) and evaluates it at each
+    /// instance's `p`, printing progress with an ETA about every 5 seconds.
+    pub fn train(
+        &self,
+        label: &str,
+        cfg: &Config,
+        model: Option<Model<f32>>,
+    ) -> Result<RunOutput, Error> {
+        self.train_observed(label, cfg, model, |_, _| Ok(()))
+    }
+
+    /// As [`Ctx::train`], also calling `at_log` at every logged step.
+    pub fn train_observed(
+        &self,
+        label: &str,
+        cfg: &Config,
+        model: Option<Model<f32>>,
+        mut at_log: impl FnMut(&Progress, &Trainer<f32, Cpu>) -> Result<(), tmcc_model::Error>,
+    ) -> Result<RunOutput, Error> {
+        let model = match model {
+            Some(m) => Model {
+                cfg: cfg.clone(),
+                ..m
+            },
+            None => Model::new(cfg).map_err(tmcc_model::Error::from)?,
+        };
+        let t0 = Instant::now();
+        let mut last = Instant::now();
+        self.log(&format!(
+            "{label}: training {} ({} instances × {} steps)",
+            cfg.variant.name(),
+            cfg.instances,
+            cfg.steps
+        ));
+        let trained = train(model, None, |p, trainer| {
+            at_log(p, trainer)?;
+            if last.elapsed().as_secs_f64() >= 5.0 {
+                last = Instant::now();
+                let rate = p.step as f64 / t0.elapsed().as_secs_f64();
+                let eta = (p.steps - p.step) as f64 / rate.max(1e-9);
+                let mean = p.loss.iter().sum::<f64>() / p.loss.len() as f64;
+                self.log(&format!(
+                    "{label}: step {}/{} loss {mean:.3e} eta {}",
+                    p.step,
+                    p.steps,
+                    fmt_secs(eta)
+                ));
+            }
+            Ok(true)
+        })?;
+        let model = trained.checkpoint.model;
+        let eval = eval_model(&model, cfg.eval_samples, None)?;
+        self.log(&format!("{label}: done in {}", fmt_secs(t0.elapsed().as_secs_f64())));
+        Ok(RunOutput {
+            model,
+            eval,
+            log: trained.log,
+        })
+    }
+
+    /// Path of a figure, and its link from the report.
+    pub fn figure(&self, name: &str) -> (PathBuf, String) {
+        (self.fig_dir.join(name), format!("figures/{name}"))
+    }
+}
