@@ -1,6 +1,7 @@
 //! The training loop: a fresh sparse batch every step for every instance (each from its
 //! own data stream), forward, backward, one Adam/AdamW update. The loss is read back after
-//! the first step, after every `log_every` completed steps and after the last; a NaN or infinite loss stops training with
+//! the first step, after every `log_every` completed steps and after the last; a NaN or
+//! infinite loss stops training with
 //! [`Error::NonFinite`] before anything is saved from the bad state.
 
 use rand_chacha::ChaCha8Rng;

@@ -48,8 +48,10 @@ pub(crate) fn text_font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().into()
 }
 
-/// Compact tick label: `0.25`, `1200`, `1e-4`, `3.2e6`.
+/// Compact tick label: `0.25`, `1200`, `1e-4`, `3.2e6`. Ticks within 1e-12 of zero are
+/// rounding residue of the tick arithmetic (e.g. `-2.2e-16`) and print as `0`.
 pub(crate) fn fmt_num(v: f64) -> String {
+    let v = if v.abs() < 1e-12 { 0.0 } else { v };
     if v == 0.0 || !v.is_finite() {
         return if v == 0.0 { "0".into() } else { v.to_string() };
     }
