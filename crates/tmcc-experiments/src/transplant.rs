@@ -75,3 +75,60 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::ArrayView2;
+    use tmcc_model::batch::{HostBatch, Sampler};
+    use tmcc_model::init::{gram, rng, Stream};
+    use tmcc_model::reference::forward_backward;
+
+    /// The transplant differs from its source exactly by the residual noise `r·N·x`.
+    #[test]
+    fn transplant_removes_exactly_the_residual_noise() {
+        for tied in [false, true] {
+            let cfg = Config {
+                variant: Variant::EmbRes,
+                n_feat: 9,
+                n_hidden: 4,
+                d_emb: 20,
+                p: 0.4,
+                bias1: true,
+                bias2: true,
+                tied,
+                res_factor: Some(0.7),
+                batch_size: 16,
+                instances: 2,
+                ..Config::default()
+            };
+            let mut model = Model::<f32>::new(&cfg).unwrap();
+            for (i, w) in model.params.iter_mut().enumerate() {
+                *w += 0.01 * ((i % 7) as f32 - 3.0);
+            }
+            let moved = transplant(&model).unwrap();
+            let mut s = Sampler::<f32>::new(vec![rng(3, Stream::Data); 2], vec![0.4; 2]);
+            let mut b = HostBatch::default();
+            s.sample(16, 9, &mut b);
+            for k in 0..2 {
+                let x = b.dense_instance(k);
+                let xv = ArrayView2::from_shape((16, 9), &x).unwrap();
+                let a = forward_backward(&model, k, xv, false).out;
+                let t = forward_backward(&moved, k, xv, false).out;
+                let e: Vec<f64> = model.instance_embed(k).unwrap().iter().map(|&v| v as f64).collect();
+                let g = gram(&e, 20, 9);
+                for row in 0..16 {
+                    for i in 0..9 {
+                        let noise: f64 = (0..9)
+                            .filter(|&j| j != i)
+                            .map(|j| 0.7 * g[i * 9 + j] * x[row * 9 + j] as f64)
+                            .sum::<f64>()
+                            + 0.7 * (g[i * 9 + i] - 1.0) * x[row * 9 + i] as f64;
+                        let diff = (a[[row, i]] - t[[row, i]]) as f64;
+                        assert!((diff - noise).abs() < 1e-5, "tied={tied} row {row} feature {i}: {diff} vs {noise}");
+                    }
+                }
+            }
+        }
+    }
+}
