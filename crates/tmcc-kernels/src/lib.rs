@@ -7,8 +7,13 @@
 //!
 //! The backend interface is what the model's fast training step is written against;
 //! [`cpu::Cpu`] implements it with faer and rayon (parallel over instances),
-//! and a CUDA backend implements the same operations on the GPU. A backend that cannot do
-//! an operation returns [`KernelError::Unsupported`], never panics.
+//! and `cuda::Cuda` (cargo feature `cuda`) implements the same operations on the GPU with
+//! hand-written kernels compiled at run time by NVRTC. A backend that cannot do an
+//! operation returns [`KernelError::Unsupported`], never panics.
+//!
+//! Device selection: [`DeviceChoice`] (`auto | cpu | cuda`) resolves through
+//! [`cuda_available`], which probes for a driver, a device and NVRTC without panicking
+//! and says in one line why CUDA cannot be used.
 
 pub mod cpu;
 #[cfg(feature = "cuda")]

@@ -16,6 +16,12 @@
 //! device read): the kernels clamp row offsets to `nnz` and skip columns `≥ F` instead, so
 //! a malformed batch cannot touch memory outside its buffers.
 //!
+//! Rounding: `elementwise.cu` and `sparse.cu` are compiled with `--fmad=false`, so `relu`,
+//! `relu_mask`, `axpy`, `add_bias`, `fill`, Adam, the gather and `∂L/∂out` round exactly as
+//! the CPU backend does (equal bits for equal inputs); the products (fused multiply-adds,
+//! tiled order), column sums, the scatter (atomics: order not fixed) and the per-row loss
+//! sums agree with it to rounding (`tests/backend_parity.rs` states the tolerances).
+//!
 //! All work goes to the context's default stream, in order; reads synchronize. Backends
 //! created for the same device share one context, stream and set of loaded kernels
 //! (cached per process by [`Cuda::new`]).
@@ -127,6 +133,10 @@ fn init_device(ordinal: usize) -> std::result::Result<Device, String> {
     let ctx = no_panic("CUDA driver", || {
         CudaContext::new(ordinal).map_err(|e| format!("no usable CUDA device {ordinal}: {e:?}"))
     })?;
+    // SAFETY: everything of this backend runs on one stream, in order, so cudarc's
+    // cross-stream events (two per buffer, recorded at every use) are not needed; this is
+    // set before any buffer of the context exists.
+    unsafe { ctx.disable_event_tracking() };
     let (major, minor) = ctx
         .compute_capability()
         .map_err(|e| format!("compute capability: {e:?}"))?;
@@ -212,7 +222,7 @@ impl Backend<f32> for Cuda {
     }
     fn zeros(&self, len: usize) -> Result<CudaSlice<f32>> {
         if len == 0 {
-            return self.stream().null().map_err(device_err("alloc"));
+            return empty(self.stream());
         }
         self.stream()
             .alloc_zeros(len)
@@ -327,12 +337,24 @@ impl Backend<f32> for Cuda {
     }
 }
 
+/// An empty buffer. Zero-byte allocations fail on some drivers (`cuMemAlloc` documents
+/// `CUDA_ERROR_INVALID_VALUE`), so it is backed by one element and has length 0.
+fn empty<T: cudarc::driver::DeviceRepr>(stream: &Arc<CudaStream>) -> Result<CudaSlice<T>> {
+    // SAFETY: the one element is never read (the slice has length 0); the pointer comes
+    // from `alloc` on this stream and is freed by the new slice's drop (event tracking is
+    // off, so `upgrade_device_ptr` creates no events).
+    unsafe {
+        let ptr = stream.alloc::<T>(1).map_err(device_err("alloc"))?.leak();
+        Ok(stream.upgrade_device_ptr(ptr, 0))
+    }
+}
+
 fn upload<T: cudarc::driver::DeviceRepr>(
     stream: &Arc<CudaStream>,
     host: &[T],
 ) -> Result<CudaSlice<T>> {
     if host.is_empty() {
-        return stream.null().map_err(device_err("alloc"));
+        return empty(stream);
     }
     stream
         .clone_htod(host)
