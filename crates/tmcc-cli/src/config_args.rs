@@ -29,6 +29,15 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
+    /// True when no flag but `--steps` is given (what `--resume` accepts).
+    pub fn only_steps(&self) -> bool {
+        self.config.is_none()
+            && self.sets.is_empty()
+            && self.variant.is_none()
+            && self.seed.is_none()
+            && self.instances.is_none()
+    }
+
     pub fn build(&self) -> anyhow::Result<Config> {
         let mut cfg = match &self.config {
             Some(path) => {

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use tmcc_experiments::run::eval_model;
-use tmcc_experiments::rundir::CHECKPOINT;
-use tmcc_model::checkpoint::Checkpoint;
+
+use crate::common::load_checkpoint;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,12 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let path = if args.checkpoint.is_dir() {
-        args.checkpoint.join(CHECKPOINT)
-    } else {
-        args.checkpoint.clone()
-    };
-    let ck = Checkpoint::<f32>::load(&path)?;
+    let ck = load_checkpoint(&args.checkpoint)?;
     let cfg = &ck.model.cfg;
     if let Some(p) = args.p {
         anyhow::ensure!(p > 0.0 && p <= 1.0, "--p must be in (0, 1], got {p}");
@@ -37,10 +32,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let ps = args.p.map(|p| vec![p; cfg.instances]);
     let eval = eval_model(&ck.model, samples, ps.as_deref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&eval)?);
+        outln!("{}", serde_json::to_string_pretty(&eval)?);
     } else {
         for e in &eval {
-            println!(
+            outln!(
                 "instance {:>3}  p {:.4}  loss {:.6e} ± {:.1e}  naive {:.6e}  loss/naive {:.4} ± {:.4}",
                 e.instance, e.p, e.loss, e.loss_se, e.naive, e.ratio, e.ratio_se
             );
