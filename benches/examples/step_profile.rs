@@ -1,4 +1,4 @@
-//! Quick per-phase timing of a training step: `cargo run -p tmcc-benches --release
+//! Quick timing of training steps (median, p10, p90): `cargo run -p tmcc-benches --release
 //! --example step_profile -- [variant] [instances] [batch] [steps]`.
 
 use std::time::Instant;

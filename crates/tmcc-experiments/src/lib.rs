@@ -1,11 +1,14 @@
 //! Experiments on the TMCC: training runs and their directories, the transplant
 //! intervention, statistics, figures, and the reproduction of the seed's claims.
 
+pub mod baselines;
+pub mod eigen;
 pub mod figures;
 pub mod reproduce;
 pub mod run;
 pub mod rundir;
 pub mod stats;
+pub mod sweep;
 pub mod transplant;
 
 /// Errors of an experiment: the model's, or a figure's.

@@ -45,10 +45,11 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
         }
         let p_len = out.layout.len;
         let dst = &mut out.params[k * p_len..(k + 1) * p_len];
-        let put = |dst: &mut [f32], name: &str, vals: &[f32], layout: &tmcc_model::layout::Layout| {
-            let s = layout.get(name).expect("tensor in layout");
-            dst[s.offset..s.offset + s.len].copy_from_slice(vals);
-        };
+        let put =
+            |dst: &mut [f32], name: &str, vals: &[f32], layout: &tmcc_model::layout::Layout| {
+                let s = layout.get(name).expect("tensor in layout");
+                dst[s.offset..s.offset + s.len].copy_from_slice(vals);
+            };
         put(dst, "W1", &w1p, &out.layout);
         if let Some(w2) = model.tensor(k, "W2") {
             // W2' (F×H) = W_Eᵀ (F×D) · W2 (D×H)
@@ -115,7 +116,12 @@ mod tests {
                 let xv = ArrayView2::from_shape((16, 9), &x).unwrap();
                 let a = forward_backward(&model, k, xv, false).out;
                 let t = forward_backward(&moved, k, xv, false).out;
-                let e: Vec<f64> = model.instance_embed(k).unwrap().iter().map(|&v| v as f64).collect();
+                let e: Vec<f64> = model
+                    .instance_embed(k)
+                    .unwrap()
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
                 let g = gram(&e, 20, 9);
                 for row in 0..16 {
                     for i in 0..9 {
@@ -125,7 +131,10 @@ mod tests {
                             .sum::<f64>()
                             + 0.7 * (g[i * 9 + i] - 1.0) * x[row * 9 + i] as f64;
                         let diff = (a[[row, i]] - t[[row, i]]) as f64;
-                        assert!((diff - noise).abs() < 1e-5, "tied={tied} row {row} feature {i}: {diff} vs {noise}");
+                        assert!(
+                            (diff - noise).abs() < 1e-5,
+                            "tied={tied} row {row} feature {i}: {diff} vs {noise}"
+                        );
                     }
                 }
             }

@@ -5,7 +5,8 @@
 //! A batch of `K` instances × `B` samples is one CSR matrix of `K·B` rows (instance-major)
 //! with sorted column indices. It is drawn sparse: the gaps between active cells of a
 //! row are geometric, `gap = ⌊ln U / ln(1−p)⌋`, `U ~ U(0, 1]`, which gives exactly
-//! independent Bernoulli(`p`) cells while drawing only `≈ B·F·p` random numbers.
+//! independent Bernoulli(`p`) cells while drawing only `≈ B·(F·p + 1)` random numbers
+//! (one 64-bit draw per active cell and one per row end, see [`Sampler`]).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -65,13 +66,21 @@ impl<T: Scalar> HostBatch<T> {
     }
 }
 
-/// One instance's share of a batch while it is drawn.
+/// One instance's share of a batch while it is drawn, and its row-end table.
 #[derive(Clone, Debug, Default)]
 struct Part<T> {
     row_len: Vec<u32>,
     col: Vec<u32>,
     val: Vec<T>,
+    /// `ends[r] = ⌊q^r·2³²⌋` (`q = 1 − p`) for `r = 0 ..= min(n_feat, MAX_TABLE)`, built
+    /// for `(table_p, table_f)`.
+    ends: Vec<u64>,
+    table_p: f64,
+    table_f: usize,
 }
+
+/// Longest row-end table (rows longer than this use the logarithm for the last gaps).
+const MAX_TABLE: usize = 1 << 12;
 
 /// Draws batches for `K` instances, each from its own random stream and probability.
 pub struct Sampler<T> {
@@ -82,6 +91,14 @@ pub struct Sampler<T> {
 
 /// Draws one instance's `rows×n_feat` cells into `part` (cleared first). Each row is its
 /// own geometric walk, so a stream of rows does not depend on how it is cut into batches.
+///
+/// One 64-bit draw per step of the walk: the high 32 bits give `U ∈ (0, 1]` for the gap
+/// `⌊ln U / ln(1−p)⌋` to the next active cell, the low 32 bits that cell's value
+/// `(j + ½)/2³¹ − 1 ∈ (−1, 1)`. The gap's law is exactly geometric up to the 2⁻³²
+/// resolution of `U` (a `2.3·10⁻¹⁰` tail of gaps beyond `ln 2⁻³² / ln(1−p)` is cut, far
+/// past any row). Whether the row ends here (`gap ≥` the cells left, i.e.
+/// `U ≤ (1−p)^left`) is read from a table, so the logarithm is only taken for the cells
+/// that are drawn active.
 fn draw_part<T: Scalar>(
     rng: &mut ChaCha8Rng,
     p: f64,
@@ -93,24 +110,44 @@ fn draw_part<T: Scalar>(
     part.col.clear();
     part.val.clear();
     let log_q = (-p).ln_1p(); // ln(1 − p); −∞ when p = 1 (every gap 0)
+    if part.table_p != p || part.table_f != n_feat || part.ends.is_empty() {
+        let len = n_feat.min(MAX_TABLE) + 1;
+        part.ends.clear();
+        part.ends.extend((0..len).map(|r| {
+            let t = if r == 0 {
+                1.0
+            } else {
+                (r as f64 * log_q).exp()
+            };
+            (t * 4_294_967_296.0) as u64
+        }));
+        part.table_p = p;
+        part.table_f = n_feat;
+    }
+    let ends = &part.ends;
+    let scale = 1.0 / 2_147_483_648.0;
     for _ in 0..rows {
         let mut pos = 0usize;
         let mut len = 0u32;
-        loop {
-            let u: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
-            let gap = (u.ln() / log_q).floor();
-            // gap is never NaN: ln(u) ≤ 0 is finite and ln(1 − p) < 0.
-            if gap >= (n_feat - pos) as f64 {
-                break;
+        while pos < n_feat {
+            let w: u64 = rng.random();
+            let hi = (w >> 32) + 1; // U·2³² ∈ [1, 2³²]
+            let left = n_feat - pos;
+            if left < ends.len() && hi <= ends[left] {
+                break; // gap ≥ left: the row ends
             }
-            pos += gap as usize;
+            let u = hi as f64 * (1.0 / 4_294_967_296.0);
+            // gap ≥ 0 is finite (ln U ≤ 0, ln(1 − p) < 0); truncation is the floor.
+            let gap = (u.ln() / log_q) as usize;
+            if gap >= left {
+                break; // only when the table is shorter than the row, or at ±1 ulp
+            }
+            pos += gap;
             part.col.push(pos as u32);
-            part.val.push(T::from_f64(2.0 * rng.random::<f64>() - 1.0));
+            let j = (w & 0xffff_ffff) as f64;
+            part.val.push(T::from_f64((j + 0.5) * scale - 1.0));
             len += 1;
             pos += 1;
-            if pos >= n_feat {
-                break;
-            }
         }
         part.row_len.push(len);
     }
@@ -171,6 +208,31 @@ mod tests {
             for r in 0..rows {
                 let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
                 assert!(cols.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn active_counts_per_row_are_binomial() {
+        // P(row empty) = (1−p)^F and P(one active) = F·p·(1−p)^(F−1): the row-end table
+        // and the logarithm agree on where rows end.
+        for (p, f) in [(0.01, 100), (0.2, 7), (0.002, 5000)] {
+            let mut s = Sampler::<f32>::new(vec![rng(3, Stream::Data)], vec![p]);
+            let mut b = HostBatch::default();
+            let rows = 40_000;
+            s.sample(rows, f, &mut b);
+            let count = |n: u32| {
+                b.row_ptr.windows(2).filter(|w| w[1] - w[0] == n).count() as f64 / rows as f64
+            };
+            let q: f64 = 1.0 - p;
+            let want0 = q.powi(f as i32);
+            let want1 = f as f64 * p * q.powi(f as i32 - 1);
+            for (got, want) in [(count(0), want0), (count(1), want1)] {
+                let se = (want * (1.0 - want) / rows as f64).sqrt();
+                assert!(
+                    (got - want).abs() < 5.0 * se,
+                    "p={p} F={f}: {got} vs {want}"
+                );
             }
         }
     }

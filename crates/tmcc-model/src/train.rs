@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tmcc_kernels::Backend;
 
 use crate::batch::{HostBatch, Sampler};
-use crate::fast::{FastModel, Workspace};
+use crate::fast::{FastModel, WorkspacePool};
 use crate::init::{rng, Stream};
 use crate::model::{Float, Model};
 use crate::optim::adam_spec;
@@ -32,12 +32,22 @@ pub fn stream_positions(rngs: &[ChaCha8Rng]) -> Vec<u128> {
 pub struct Trainer<T: Float, Bk: Backend<T>> {
     pub model: Model<T>,
     pub fast: FastModel<T, Bk>,
-    ws: Workspace<T, Bk>,
+    pool: WorkspacePool<T, Bk>,
     sampler: Sampler<T>,
     batch: HostBatch<T>,
+    /// The next step's batch, drawn while the current step computes.
+    next: HostBatch<T>,
+    ahead: bool,
+    /// The data streams' positions before `next` was drawn (what a resume continues from).
+    positions: Vec<u128>,
+    losses: Vec<f64>,
     /// Steps completed.
     pub step: u64,
 }
+
+/// Instances per shard of a CPU trainer: one, so that each instance's step runs whole on
+/// one thread with its working set in cache (see [`crate::fast`]).
+pub const CPU_SHARD: usize = 1;
 
 impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
     /// Starts training `model` from step 0.
@@ -47,12 +57,20 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
             .map(|k| rng(cfg.instance_seed(k), Stream::Data))
             .collect();
         let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
-        let fast = FastModel::new(bk, &model)?;
-        let ws = fast.workspace(cfg.batch_size)?;
+        let k = cfg.instances;
+        // On the CPU, instances train side by side, one shard each; a device backend
+        // takes all instances in one shard (one launch per operation).
+        let shard = if bk.name() == "cpu" { CPU_SHARD } else { k };
+        let fast = FastModel::new_sharded(bk, &model, shard, false)?;
+        let pool = fast.workspace_pool(cfg.batch_size)?;
         Ok(Self {
             sampler: Sampler::new(rngs, ps),
             batch: HostBatch::default(),
-            ws,
+            next: HostBatch::default(),
+            ahead: false,
+            positions: Vec::with_capacity(k),
+            losses: vec![0.0; k],
+            pool,
             fast,
             model,
             step: 0,
@@ -84,42 +102,62 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         Ok(t)
     }
 
+    /// Where each instance's data stream stands: the batch of the next step is drawn
+    /// from here (a batch drawn ahead does not count).
     pub fn stream_positions(&self) -> Vec<u128> {
-        stream_positions(&self.sampler.rngs)
+        if self.ahead {
+            self.positions.clone()
+        } else {
+            stream_positions(&self.sampler.rngs)
+        }
     }
 
     /// One training step; with `want_loss`, returns every instance's batch loss.
+    ///
+    /// The next step's batch is drawn ahead (with several shards, on a second thread while
+    /// the step computes). A step that fails leaves the drawn batch for the next call.
     pub fn step(&mut self, want_loss: bool) -> Result<Option<Vec<f64>>, Error> {
         let cfg = &self.model.cfg;
         let (rows, f) = (cfg.batch_size, cfg.n_feat);
-        self.sampler.sample(rows, f, &mut self.batch);
-        self.fast.load_batch(&mut self.ws, &self.batch)?;
-        let scale = T::one() / T::from_f64((rows * f) as f64);
-        self.fast.forward(&mut self.ws, scale, true)?;
-        self.fast.backward(&mut self.ws)?;
-        let losses = if want_loss {
-            let rl = self.fast.bk.read(&self.ws.row_loss)?;
-            let losses: Vec<f64> = rl
-                .chunks_exact(rows)
-                .map(|c| c.iter().map(|v| v.as_f64()).sum())
-                .collect();
-            if let Some((instance, &value)) =
-                losses.iter().enumerate().find(|(_, l)| !l.is_finite())
-            {
-                return Err(Error::NonFinite {
-                    step: self.step,
-                    instance,
-                    value,
-                });
-            }
-            Some(losses)
+        if self.ahead {
+            std::mem::swap(&mut self.batch, &mut self.next);
         } else {
-            None
-        };
+            self.sampler.sample(rows, f, &mut self.batch);
+        }
+        self.positions.clear();
+        self.positions
+            .extend(self.sampler.rngs.iter().map(|r| r.get_word_pos()));
+        let scale = T::one() / T::from_f64((rows * f) as f64);
         let spec = adam_spec::<T>(cfg, self.step);
-        self.fast.adam_step(&spec)?;
-        self.step += 1;
-        Ok(losses)
+        let (sampler, next) = (&mut self.sampler, &mut self.next);
+        let (fast, pool, batch) = (&mut self.fast, &self.pool, &self.batch);
+        let losses = want_loss.then_some(&mut self.losses[..]);
+        let ((), result) = if fast.shards() > 1 {
+            rayon::join(
+                || sampler.sample(rows, f, next),
+                || fast.train_step(pool, batch, scale, &spec, losses),
+            )
+        } else {
+            // One shard: no second thread (waking one costs about what it would hide).
+            let r = fast.train_step(pool, batch, scale, &spec, losses);
+            sampler.sample(rows, f, next);
+            ((), r)
+        };
+        self.ahead = true;
+        match result {
+            Err(Error::NonFinite {
+                instance, value, ..
+            }) => Err(Error::NonFinite {
+                step: self.step,
+                instance,
+                value,
+            }),
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.step += 1;
+                Ok(want_loss.then(|| self.losses.clone()))
+            }
+        }
     }
 
     /// Trains until `cfg.steps` (or `until`, if smaller) steps are done, calling `on_log`

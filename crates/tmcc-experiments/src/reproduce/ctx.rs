@@ -24,7 +24,9 @@ pub struct Plan {
     pub seeds: usize,
     /// Training steps at the seed's setting (claims 1–3).
     pub steps: u64,
-    /// Training steps of the sweeps (claim 4).
+    /// Training steps of the L1 runs (claim 3).
+    pub l1_steps: u64,
+    /// Training steps of the sweeps (claims 2 and 4).
     pub sweep_steps: u64,
     /// Seeds per point of the sweeps (claim 4).
     pub sweep_seeds: usize,
@@ -36,6 +38,30 @@ pub struct Plan {
     pub sigmas: Vec<f64>,
     /// How many times during L1 training the response is classified.
     pub l1_snapshots: u64,
+    /// Follow-up paper (claims P1–P5, `reproduce/beyond/`): training steps of the models
+    /// trained at each p (P1).
+    pub paper_p_steps: u64,
+    /// The p grid of P1 (log-spaced from 1e-3 to 1; must contain 0.01).
+    pub paper_ps: Vec<f64>,
+    /// Training steps of the σ sweeps at p = 0.01 (P2) and of the rank runs (P5).
+    pub paper_steps: u64,
+    /// The σ grid of P2 (starts at 0).
+    pub paper_sigmas: Vec<f64>,
+    /// Seeds per σ (P2) and per rank setting and sign (P5).
+    pub paper_seeds: usize,
+    /// Ranks k of the rank-k mixing matrices (P5).
+    pub paper_ranks: Vec<usize>,
+    /// Evaluation samples of the follow-up experiments at p ≤ 0.1.
+    pub paper_eval_samples: usize,
+    /// Evaluation samples at p > 0.1 (≥ 10 active features per sample, so fewer suffice).
+    pub paper_eval_samples_dense: usize,
+    /// Evaluation samples of the untrained baselines (P4) at p ≤ 0.1 and above.
+    pub paper_baseline_eval_samples: usize,
+    pub paper_baseline_eval_samples_dense: usize,
+    /// Alternations of the SNMF baseline (each: least squares for W_out, then
+    /// `snmf_inner` projected gradient steps for W_in).
+    pub snmf_iters: usize,
+    pub snmf_inner: usize,
 }
 
 impl Plan {
@@ -45,6 +71,7 @@ impl Plan {
                 quick,
                 seeds: 3,
                 steps: 2_000,
+                l1_steps: 2_000,
                 sweep_steps: 1_000,
                 sweep_seeds: 2,
                 finetune_steps: 300,
@@ -53,20 +80,47 @@ impl Plan {
                 d_embs: vec![100, 1000, 4000],
                 sigmas: vec![0.0, 0.03, 0.08],
                 l1_snapshots: 4,
+                paper_p_steps: 200,
+                paper_ps: vec![0.001, 0.01, 0.1, 0.3],
+                paper_steps: 400,
+                paper_sigmas: vec![0.0, 0.02, 0.04, 0.08],
+                paper_seeds: 1,
+                paper_ranks: vec![10, 100],
+                paper_eval_samples: 50_000,
+                paper_eval_samples_dense: 10_000,
+                paper_baseline_eval_samples: 20_000,
+                paper_baseline_eval_samples_dense: 5_000,
+                snmf_iters: 30,
+                snmf_inner: 3,
             }
         } else {
             Self {
                 quick,
                 seeds: 5,
                 steps: 20_000,
-                sweep_steps: 10_000,
+                l1_steps: 10_000,
+                sweep_steps: 5_000,
                 sweep_seeds: 3,
-                finetune_steps: 2_000,
+                finetune_steps: 1_000,
                 eval_samples: 1_000_000,
                 transplant_ps: vec![0.001, 0.003, 0.01, 0.03, 0.1],
                 d_embs: vec![100, 300, 1000, 3000, 10_000],
                 sigmas: vec![0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
                 l1_snapshots: 10,
+                paper_p_steps: 2_000,
+                paper_ps: (0..13)
+                    .map(|i| 10f64.powf(-3.0 + 0.25 * i as f64))
+                    .collect(),
+                paper_steps: 5_000,
+                paper_sigmas: (0..17).map(|i| 0.005 * i as f64).collect(),
+                paper_seeds: 2,
+                paper_ranks: vec![10, 20, 50, 100],
+                paper_eval_samples: 1_000_000,
+                paper_eval_samples_dense: 200_000,
+                paper_baseline_eval_samples: 200_000,
+                paper_baseline_eval_samples_dense: 50_000,
+                snmf_iters: 100,
+                snmf_inner: 3,
             }
         }
     }
@@ -195,7 +249,10 @@ impl Ctx {
         })?;
         let model = trained.checkpoint.model;
         let eval = eval_model(&model, cfg.eval_samples, None)?;
-        self.log(&format!("{label}: done in {}", fmt_secs(t0.elapsed().as_secs_f64())));
+        self.log(&format!(
+            "{label}: done in {}",
+            fmt_secs(t0.elapsed().as_secs_f64())
+        ));
         Ok(RunOutput {
             model,
             eval,

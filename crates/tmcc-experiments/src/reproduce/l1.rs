@@ -76,9 +76,10 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
     let mut count_series = Vec::new();
     for s in &SETTINGS {
         let t0 = ctx.elapsed();
-        let every = (plan.steps / plan.l1_snapshots).max(1);
+        let every = (plan.l1_steps / plan.l1_snapshots).max(1);
         let cfg = Config {
             loss: LossName::L1,
+            steps: plan.l1_steps,
             log_every: every,
             ..plan.base(s.variant)
         };
@@ -114,13 +115,18 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
         let during_rows: Vec<Vec<String>> = during
             .iter()
             .map(|(step, c)| {
-                let mean = |f: fn(&Counts) -> usize| c.iter().map(f).sum::<usize>() as f64 / c.len() as f64;
+                let mean = |f: fn(&Counts) -> usize| {
+                    c.iter().map(f).sum::<usize>() as f64 / c.len() as f64
+                };
                 vec![
                     format!("{step}"),
                     format!("{:.1}", mean(|c| c.computed)),
                     format!("{:.1}", mean(|c| c.zero)),
                     format!("{:.1}", mean(|c| c.partial)),
-                    c.iter().map(|c| c.computed.to_string()).collect::<Vec<_>>().join(", "),
+                    c.iter()
+                        .map(|c| c.computed.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 ]
             })
             .collect();
@@ -145,13 +151,31 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             err: None,
             style: SeriesStyle::Dashed,
         });
-        resp_panels.push(response_panel(&format!("{} L2 (seed 0)", s.variant.name()), &l2_resp[0]));
-        resp_panels.push(response_panel(&format!("{} L1 (seed 0)", s.variant.name()), &l1_resp[0]));
-        weight_panels.push(weight_panel(&format!("{} L2 (seed 0)", s.variant.name()), &l2_run.model, 0)?);
-        weight_panels.push(weight_panel(&format!("{} L1 (seed 0)", s.variant.name()), &l1.model, 0)?);
-        let final_mean = l1_counts.iter().map(|c| c.computed).sum::<usize>() as f64 / l1_counts.len() as f64;
+        resp_panels.push(response_panel(
+            &format!("{} L2 (seed 0)", s.variant.name()),
+            &l2_resp[0],
+        ));
+        resp_panels.push(response_panel(
+            &format!("{} L1 (seed 0)", s.variant.name()),
+            &l1_resp[0],
+        ));
+        weight_panels.push(weight_panel(
+            &format!("{} L2 (seed 0)", s.variant.name()),
+            &l2_run.model,
+            0,
+        )?);
+        weight_panels.push(weight_panel(
+            &format!("{} L1 (seed 0)", s.variant.name()),
+            &l1.model,
+            0,
+        )?);
+        let final_mean =
+            l1_counts.iter().map(|c| c.computed).sum::<usize>() as f64 / l1_counts.len() as f64;
         let verdict = if holds {
-            format!("Holds ({}): every seed computes exactly {h} features, none partially.", s.name)
+            format!(
+                "Holds ({}): every seed computes exactly {h} features, none partially.",
+                s.name
+            )
         } else {
             format!(
                 "Does not hold as stated ({}): computed features per seed {:?} (mean {final_mean:.1}, n_hidden = {h}), partial {:?}.",
@@ -170,7 +194,7 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
              During L1 training (mean over seeds; last column: computed per seed):\n\n{}\n",
             s.name,
             s.variant.name(),
-            plan.steps,
+            plan.l1_steps,
             plan.seeds,
             table(&["seed", "L1: computed / zero / partial", "L1 loss/naive", "L2: computed / zero / partial", "L2 loss/naive"], &rows),
             table(&["step", "computed", "zero", "partial", "computed per seed"], &during_rows),
@@ -193,9 +217,17 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
         });
     }
     let (p_resp, l_resp) = ctx.figure("claim3_response.png");
-    panels(&p_resp, "Input–output response per feature, L2 vs L1", &resp_panels)?;
+    panels(
+        &p_resp,
+        "Input–output response per feature, L2 vs L1",
+        &resp_panels,
+    )?;
     let (p_w, l_w) = ctx.figure("claim3_weights.png");
-    panels(&p_w, "Per-feature read-in and write-out norms, L2 vs L1", &weight_panels)?;
+    panels(
+        &p_w,
+        "Per-feature read-in and write-out norms, L2 vs L1",
+        &weight_panels,
+    )?;
     let (p_c, l_c) = ctx.figure("claim3_counts.png");
     line_chart(
         &p_c,

@@ -1,6 +1,7 @@
 //! `cargo xtask reproduce`: every claim of the seed (SCIENCE.md, claims 1–4) with statistics,
 //! a Markdown report with figures, and a machine-readable `claims.json`.
 
+mod beyond;
 mod ctx;
 mod l1;
 mod noise;
@@ -48,7 +49,8 @@ fn machine() -> String {
 /// Runs every claim and writes `REPORT.md`, `claims.json` and `figures/` into `out_dir`.
 pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let mut ctx = Ctx::new(Plan::new(opts.quick), opts.out_dir.clone());
-    std::fs::create_dir_all(&ctx.fig_dir).map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
+    std::fs::create_dir_all(&ctx.fig_dir)
+        .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
     let (c1, runs) = variants::run(&mut ctx)?;
     let c2 = transplant::run(&mut ctx)?;
     let c3 = l1::run(&mut ctx, &runs)?;
@@ -56,12 +58,18 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let mut claims = vec![c1, c2];
     claims.extend(c3);
     claims.push(c4);
+    claims.extend(beyond::run(&mut ctx)?);
     let seconds = ctx.elapsed();
     write_outputs(&ctx, opts, &claims, seconds)?;
     Ok(Outcome { claims, seconds })
 }
 
-fn write_outputs(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) -> Result<(), Error> {
+fn write_outputs(
+    ctx: &Ctx,
+    opts: &Options,
+    claims: &[ClaimResult],
+    seconds: f64,
+) -> Result<(), Error> {
     let plan = &ctx.plan;
     let json = json!({
         "command": opts.command,
@@ -74,7 +82,9 @@ fn write_outputs(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64
     });
     write_atomic(
         &opts.out_dir.join("claims.json"),
-        serde_json::to_string_pretty(&json).expect("serializable").as_bytes(),
+        serde_json::to_string_pretty(&json)
+            .expect("serializable")
+            .as_bytes(),
     )?;
     let mut md = String::from("# Reproduction of the seed's claims\n\n");
     md += &format!(

@@ -86,10 +86,15 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
     };
     let mix = ctx.train("mix across sigma", &mix_cfg, None)?;
     for (i, &s) in sigmas.iter().enumerate() {
-        let ratios: Vec<f64> = mix.eval[i * seeds..(i + 1) * seeds].iter().map(|e| e.ratio).collect();
+        let ratios: Vec<f64> = mix.eval[i * seeds..(i + 1) * seeds]
+            .iter()
+            .map(|e| e.ratio)
+            .collect();
         let m = mix.model.mixing.as_ref().expect("mix model");
         let f = mix_cfg.n_feat;
-        let rms_m = (m[..f * f].iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / (f * (f - 1)) as f64).sqrt();
+        let rms_m = (m[..f * f].iter().map(|v| (*v as f64).powi(2)).sum::<f64>()
+            / (f * (f - 1)) as f64)
+            .sqrt();
         points.push(Point {
             family: "mix",
             setting: format!("σ = {s}"),
@@ -98,7 +103,9 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
         });
     }
     let controls: Vec<&Point> = points.iter().filter(|p| p.noise < 1e-6).collect();
-    let noisy_below = points.iter().any(|p| p.noise >= 1e-6 && is_below(&p.summary));
+    let noisy_below = points
+        .iter()
+        .any(|p| p.noise >= 1e-6 && is_below(&p.summary));
     let controls_ok = !controls.is_empty() && controls.iter().all(|p| is_not_below(&p.summary));
     let holds = controls_ok && noisy_below;
     let rows: Vec<Vec<String>> = points
@@ -164,7 +171,17 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
          Test as in claim 1.\n\n{}\n![gain against noise]({fig_link})\n",
         plan.sweep_steps,
         plan.d_embs,
-        table(&["model", "setting", "noise RMS", "loss/naive", "gain", "p (below naive)"], &rows)
+        table(
+            &[
+                "model",
+                "setting",
+                "noise RMS",
+                "loss/naive",
+                "gain",
+                "p (below naive)"
+            ],
+            &rows
+        )
     );
     let numbers = json!({
         "points": points.iter().map(|p| json!({"model": p.family, "setting": p.setting, "noise_rms": p.noise, "summary": p.summary})).collect::<Vec<_>>(),

@@ -2,7 +2,11 @@
 
 /// A Markdown table from a header and rows of cells.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    let mut s = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
     for r in rows {
         s += &format!("| {} |\n", r.join(" | "));
     }

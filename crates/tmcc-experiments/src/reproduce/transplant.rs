@@ -22,7 +22,10 @@ use crate::Error;
 fn by_p(eval: &[InstanceEval], ps: &[f64], seeds: usize) -> Vec<(f64, f64)> {
     (0..ps.len())
         .map(|i| {
-            let r: Vec<f64> = eval[i * seeds..(i + 1) * seeds].iter().map(|e| e.ratio).collect();
+            let r: Vec<f64> = eval[i * seeds..(i + 1) * seeds]
+                .iter()
+                .map(|e| e.ratio)
+                .collect();
             let s = summarize(&r, 1.0);
             (s.mean, s.se)
         })
@@ -60,7 +63,10 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
     };
     let scratch = ctx.train("res_mlp from scratch", &scratch_cfg, None)?;
 
-    let beats: Vec<bool> = moved_eval.iter().map(|e| e.ratio + 2.0 * e.ratio_se < 1.0).collect();
+    let beats: Vec<bool> = moved_eval
+        .iter()
+        .map(|e| e.ratio + 2.0 * e.ratio_se < 1.0)
+        .collect();
     let holds = !beats.iter().any(|&b| b);
     let curves = [
         ("emb_res (trained)", by_p(&emb.eval, &ps, seeds)),
@@ -74,7 +80,10 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
         .map(|(i, p)| {
             let mut row = vec![format!("{p}")];
             row.extend(curves.iter().map(|(_, c)| pm(c[i].0, c[i].1)));
-            let n_beat = beats[i * seeds..(i + 1) * seeds].iter().filter(|&&b| b).count();
+            let n_beat = beats[i * seeds..(i + 1) * seeds]
+                .iter()
+                .filter(|&&b| b)
+                .count();
             row.push(format!("{n_beat} / {seeds}"));
             row
         })

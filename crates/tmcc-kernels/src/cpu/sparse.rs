@@ -53,6 +53,43 @@ fn check_csr<T: Scalar>(x: &Csr<Vec<u32>, Vec<T>>) -> Result<usize> {
     Ok(rows)
 }
 
+/// `y ← v·t`, in blocks of [`LANES`] (a short row would otherwise run a narrow vector loop
+/// with a scalar tail; fixed blocks compile to full-width vectors).
+#[inline(always)]
+fn scale_into<T: Scalar>(y: &mut [T], v: T, t: &[T]) {
+    let t = &t[..y.len()];
+    let mut yc = y.chunks_exact_mut(LANES);
+    let mut tc = t.chunks_exact(LANES);
+    for (y, t) in (&mut yc).zip(&mut tc) {
+        let y: &mut [T; LANES] = y.try_into().expect("LANES");
+        let t: &[T; LANES] = t.try_into().expect("LANES");
+        for l in 0..LANES {
+            y[l] = v * t[l];
+        }
+    }
+    for (y, &t) in yc.into_remainder().iter_mut().zip(tc.remainder()) {
+        *y = v * t;
+    }
+}
+
+/// `y ← y + v·t`, in blocks of [`LANES`] as [`scale_into`].
+#[inline(always)]
+fn axpy_into<T: Scalar>(y: &mut [T], v: T, t: &[T]) {
+    let t = &t[..y.len()];
+    let mut yc = y.chunks_exact_mut(LANES);
+    let mut tc = t.chunks_exact(LANES);
+    for (y, t) in (&mut yc).zip(&mut tc) {
+        let y: &mut [T; LANES] = y.try_into().expect("LANES");
+        let t: &[T; LANES] = t.try_into().expect("LANES");
+        for l in 0..LANES {
+            y[l] += v * t[l];
+        }
+    }
+    for (y, &t) in yc.into_remainder().iter_mut().zip(tc.remainder()) {
+        *y += v * t;
+    }
+}
+
 /// The `(column, value)` pairs of CSR row `row`.
 #[inline(always)]
 fn row_entries<'a, T: Scalar>(
@@ -97,7 +134,7 @@ multiversion! {
                             let t0 = base + f as usize * s.t_row_stride;
                             if cs == 1 {
                                 let tr = &table[t0..t0 + w];
-                                yr.iter_mut().zip(tr).for_each(|(y, &t)| *y = v * t);
+                                scale_into(yr, v, tr);
                             } else {
                                 yr.iter_mut()
                                     .zip(strided(t0))
@@ -113,7 +150,7 @@ multiversion! {
                     let t0 = base + f as usize * s.t_row_stride;
                     if cs == 1 {
                         let tr = &table[t0..t0 + w];
-                        yr.iter_mut().zip(tr).for_each(|(y, &t)| *y += v * t);
+                        axpy_into(yr, v, tr);
                     } else {
                         yr.iter_mut()
                             .zip(strided(t0))
@@ -177,7 +214,7 @@ multiversion! {
                 let t0 = f * s.t_row_stride;
                 if s.t_col_stride == 1 {
                     let tr = &mut tb[t0..t0 + w];
-                    tr.iter_mut().zip(yr).for_each(|(t, &y)| *t += v * y);
+                    axpy_into(tr, v, yr);
                 } else {
                     let tr = &mut tb[t0..t0 + (w - 1) * s.t_col_stride + 1];
                     tr.iter_mut()
@@ -309,15 +346,15 @@ impl ElemLoss for L1 {
     }
 }
 
-/// One block of `len ≤ LANES` columns from `j0` of a loss row: patches the labels of the
-/// active cells `cols[*next..]` inside the block into `e = out − y`, adds the weighted
-/// loss terms to `lanes` and, with `GRAD`, writes `∂/∂out` into `d` (the block's columns).
+/// One full block of [`LANES`] columns from `j0` of a loss row that holds the active
+/// cells `cols[*next..]` below `j0 + LANES`: `e = out − y` with those labels blended in
+/// (lane selects, so `e` stays in a register), the weighted loss terms added to `lanes`
+/// and, with `GRAD`, `∂/∂out` written to `d` (the block's columns).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn loss_block<T: Scalar, L: ElemLoss, const GRAD: bool>(
     o: &[T],
     j0: usize,
-    len: usize,
     w: &[T; LANES],
     cols: &[u32],
     vals: &[T],
@@ -326,22 +363,24 @@ fn loss_block<T: Scalar, L: ElemLoss, const GRAD: bool>(
     lanes: &mut [T; LANES],
     d: &mut [T],
 ) {
-    let mut e = [T::zero(); LANES];
-    e[..len].copy_from_slice(&o[j0..j0 + len]);
-    while *next < cols.len() && (cols[*next] as usize) < j0 + len {
+    let mut e: [T; LANES] = o[j0..j0 + LANES].try_into().expect("LANES columns");
+    while *next < cols.len() && (cols[*next] as usize) < j0 + LANES {
         let (c, v) = (cols[*next] as usize, vals[*next]);
-        e[c - j0] = o[c] - (v.max(T::zero()) + s.res_factor * v);
+        let label_err = o[c] - (v.max(T::zero()) + s.res_factor * v);
+        let rel = c - j0;
+        for (l, e) in e.iter_mut().enumerate() {
+            *e = if l == rel { label_err } else { *e };
+        }
         *next += 1;
     }
     for l in 0..LANES {
         lanes[l] += w[l] * L::loss(e[l]);
     }
     if GRAD {
-        let mut g = [T::zero(); LANES];
+        let d: &mut [T; LANES] = d.try_into().expect("LANES columns");
         for l in 0..LANES {
-            g[l] = s.scale * w[l] * L::grad(e[l]);
+            d[l] = s.scale * w[l] * L::grad(e[l]);
         }
-        d[..len].copy_from_slice(&g[..len]);
     }
 }
 
@@ -360,9 +399,6 @@ fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
 ) {
     let f = x.cols;
     let full = f / LANES * LANES;
-    // The tail block's importance, padded with zeros (padded terms add exactly 0).
-    let mut imp_tail = [T::zero(); LANES];
-    imp_tail[..f - full].copy_from_slice(&imp[full..]);
     for (i, rl) in row_loss.iter_mut().enumerate() {
         let row = first + i;
         let o = &out[row * f..(row + 1) * f];
@@ -383,7 +419,7 @@ fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
                 } else {
                     &mut []
                 };
-                loss_block::<T, L, GRAD>(o, j0, LANES, w, cols, vals, &mut next, s, &mut lanes, d);
+                loss_block::<T, L, GRAD>(o, j0, w, cols, vals, &mut next, s, &mut lanes, d);
             } else {
                 // No active cell: the label is 0 and e = out, read straight from `out`
                 // (a copy through a stack block would stall store forwarding).
@@ -399,43 +435,97 @@ fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
                 }
             }
         }
-        if full < f {
-            let d: &mut [T] = if GRAD { &mut d_row[full..] } else { &mut [] };
-            loss_block::<T, L, GRAD>(
-                o,
-                full,
-                f - full,
-                &imp_tail,
-                cols,
-                vals,
-                &mut next,
-                s,
-                &mut lanes,
-                d,
-            );
+        // The last `f − full` (< LANES) columns, one at a time.
+        for j in full..f {
+            let mut e = o[j];
+            if next < cols.len() && cols[next] as usize == j {
+                let v = vals[next];
+                e = o[j] - (v.max(T::zero()) + s.res_factor * v);
+                next += 1;
+            }
+            lanes[j - full] += imp[j] * L::loss(e);
+            if GRAD {
+                d_row[j] = s.scale * imp[j] * L::grad(e);
+            }
         }
         // Pairwise sum of the lanes.
         let mut n = LANES;
         while n > 1 {
             n /= 2;
             for l in 0..n {
-                lanes[l] = lanes[l] + lanes[l + n];
+                lanes[l] += lanes[l + n];
             }
         }
         *rl = s.scale * lanes[0];
     }
 }
 
+/// The loss rows with the gradient: `dout` doubles as the row's `e = out − y` (a copy of
+/// `out` with the few active cells patched), then one branch-free pass turns it into the
+/// loss terms (into [`LANES`] partial sums) and `∂/∂out`, in place.
+#[inline(always)]
+fn loss_rows_grad<T: Scalar, L: ElemLoss>(
+    s: &LossSpec<T>,
+    out: &[T],
+    x: &Csr<Vec<u32>, Vec<T>>,
+    imp: &[T],
+    row_loss: &mut [T],
+    dout: &mut [T],
+    first: usize,
+) {
+    let f = x.cols;
+    let scale = s.scale;
+    let (imp_full, imp_tail) = imp.split_at(f / LANES * LANES);
+    for (i, (rl, d)) in row_loss
+        .iter_mut()
+        .zip(dout.chunks_exact_mut(f))
+        .enumerate()
+    {
+        let row = first + i;
+        d.copy_from_slice(&out[row * f..(row + 1) * f]);
+        let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
+        for (&c, &v) in x.col[lo..hi].iter().zip(&x.val[lo..hi]) {
+            let c = c as usize;
+            d[c] = d[c] - (v.max(T::zero()) + s.res_factor * v);
+        }
+        let mut lanes = [T::zero(); LANES];
+        let (d_full, d_tail) = d.split_at_mut(imp_full.len());
+        for (dc, wc) in d_full
+            .chunks_exact_mut(LANES)
+            .zip(imp_full.chunks_exact(LANES))
+        {
+            for l in 0..LANES {
+                let e = dc[l];
+                lanes[l] += wc[l] * L::loss(e);
+                dc[l] = scale * wc[l] * L::grad(e);
+            }
+        }
+        for (l, (dv, &w)) in d_tail.iter_mut().zip(imp_tail).enumerate() {
+            let e = *dv;
+            lanes[l] += w * L::loss(e);
+            *dv = scale * w * L::grad(e);
+        }
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for l in 0..n {
+                lanes[l] += lanes[l + n];
+            }
+        }
+        *rl = scale * lanes[0];
+    }
+}
+
 multiversion! {
     fn loss_rows_l2_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
-        loss_rows::<T, L2, true>(s, out, x, imp, rl, d, first)
+        loss_rows_grad::<T, L2>(s, out, x, imp, rl, d, first)
     }
 }
 multiversion! {
     fn loss_rows_l1_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
-        loss_rows::<T, L1, true>(s, out, x, imp, rl, d, first)
+        loss_rows_grad::<T, L1>(s, out, x, imp, rl, d, first)
     }
 }
 multiversion! {
