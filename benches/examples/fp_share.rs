@@ -8,7 +8,17 @@ fn run(n: usize) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
     let b: Vec<f32> = (0..k * nn).map(|i| (i % 7) as f32 * 0.1).collect();
     let mut c = vec![0f32; m * nn];
-    let g = Gemm { batch: 1, m, n: nn, k, alpha: 1.0f32, beta: 0.0, a: Operand::n(View::packed(m * k)), b: Operand::n(View::packed(k * nn)), c: View::packed(m * nn) };
+    let g = Gemm {
+        batch: 1,
+        m,
+        n: nn,
+        k,
+        alpha: 1.0f32,
+        beta: 0.0,
+        a: Operand::n(View::packed(m * k)),
+        b: Operand::n(View::packed(k * nn)),
+        c: View::packed(m * nn),
+    };
     let t0 = Instant::now();
     for _ in 0..n {
         Cpu.gemm(&g, &a, &b, &mut c).unwrap();
@@ -25,6 +35,11 @@ fn main() {
             (h1.join().unwrap() + h2.join().unwrap()) / 2.0
         });
         let flop = 2.0 * 1024.0 * 1000.0 * 50.0;
-        println!("alone {:.1} GFLOP/s; two at once: each {:.1} GFLOP/s (sum {:.1})", flop / one / 1e9, flop / two / 1e9, 2.0 * flop / two / 1e9);
+        println!(
+            "alone {:.1} GFLOP/s; two at once: each {:.1} GFLOP/s (sum {:.1})",
+            flop / one / 1e9,
+            flop / two / 1e9,
+            2.0 * flop / two / 1e9
+        );
     }
 }

@@ -27,13 +27,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             root.join("docs/reproduce")
         }
     });
-    let command = format!("cargo xtask reproduce{}", if args.quick { " --quick" } else { "" });
+    let command = format!(
+        "cargo xtask reproduce{}",
+        if args.quick { " --quick" } else { "" }
+    );
     let outcome = reproduce(&Options {
         quick: args.quick,
         out_dir: out_dir.clone(),
         command,
     })?;
-    eprintln!("\nwrote {} in {:.0} s", out_dir.join("REPORT.md").display(), outcome.seconds);
+    eprintln!(
+        "\nwrote {} in {:.0} s",
+        out_dir.join("REPORT.md").display(),
+        outcome.seconds
+    );
     let failed: Vec<String> = outcome
         .claims
         .iter()
@@ -41,13 +48,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|c| format!("claim {} ({}): {}", c.id, c.setting, c.verdict))
         .collect();
     for c in &outcome.claims {
-        eprintln!("claim {:<3} {}  {}", c.id, if c.holds { "holds " } else { "FAILS " }, c.verdict);
+        eprintln!(
+            "claim {:<3} {}  {}",
+            c.id,
+            if c.holds { "holds " } else { "FAILS " },
+            c.verdict
+        );
     }
     if !failed.is_empty() {
         if args.quick {
             eprintln!("(quick mode: verdicts are indicative; not failing)");
         } else {
-            anyhow::bail!("{} claim(s) did not reproduce: {}", failed.len(), failed.join("; "));
+            anyhow::bail!(
+                "{} claim(s) did not reproduce: {}",
+                failed.len(),
+                failed.join("; ")
+            );
         }
     }
     Ok(())

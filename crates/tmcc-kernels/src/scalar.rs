@@ -70,7 +70,11 @@ unsafe fn faer_gemm<T: faer_traits::ComplexField + num_traits::Float>(
             for i in 0..m as isize {
                 for j in 0..n as isize {
                     let v = c.offset(i * rsc + j * csc);
-                    *v = *v * beta;
+                    // `T` has no `MulAssign` bound here, so no `*=`.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        *v = *v * beta;
+                    }
                 }
             }
         }

@@ -55,7 +55,11 @@ fn an_instance_trains_as_it_would_alone() {
                 sigma_per_instance: vec![],
                 ..many.clone()
             };
-            assert_eq!(&all[k * p_len..(k + 1) * p_len], &train(&alone)[..], "{v:?} instance {k}");
+            assert_eq!(
+                &all[k * p_len..(k + 1) * p_len],
+                &train(&alone)[..],
+                "{v:?} instance {k}"
+            );
         }
     }
 }
