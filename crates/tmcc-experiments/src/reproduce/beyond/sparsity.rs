@@ -266,12 +266,21 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
             e01.ratio
         )
     } else if !none_below.is_empty() {
-        let list = |v: &[f64]| v.iter().map(|p| fmt_p(*p)).collect::<Vec<_>>().join(", ");
+        let list = |v: &[f64]| {
+            if v.is_empty() {
+                "no p".to_string()
+            } else {
+                format!(
+                    "p ∈ {{{}}}",
+                    v.iter().map(|p| fmt_p(*p)).collect::<Vec<_>>().join(", ")
+                )
+            }
+        };
         format!(
-            "Does not hold as stated: with σ = 0 the model is below the naive line at p ∈ {{{}}}. \
+            "Does not hold as stated: with σ = 0 the model is below the naive line at {}. \
              There the naive line is not the best bias-free reference — the naive model plus \
              the best constant offset has loss/naive 1 − 3p/8 — and the σ = 0 model is below \
-             that at p ∈ {{{}}}; every mixing model is below naive at p ∈ {{{}}}.",
+             that at {}; every mixing model is below naive at {}.",
             list(&none_below),
             list(&none_below_offset),
             list(&mixing_below)
