@@ -35,6 +35,16 @@ fn main() {
         t.step(false).unwrap();
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
+    // A checksum of the weights: equal across SIMD levels (TMCC_NO_SIMD=1) and thread
+    // counts (RAYON_NUM_THREADS), since neither changes the rounding.
+    let sum: u64 = t
+        .fast
+        .read_params()
+        .unwrap()
+        .iter()
+        .map(|w| w.to_bits() as u64)
+        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    println!("weights checksum {sum:016x}");
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     println!(

@@ -409,28 +409,9 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
         self.diag_imp.is_some()
     }
 
-    /// Elements (`T`) of one instance's share of a training workspace for `rows` samples.
-    pub fn workspace_elems_per_instance(&self, rows: usize) -> usize {
-        let (f, h) = (self.f, self.h);
-        let acts = rows * (2 * h + 2 * f + if self.out_relu { f } else { 0 } + 1);
-        let prods = 6 * f * h + 2 * f;
-        let tables = if self.hidden_space_gradient() {
-            5 * f * h + 2 * h * h + 2 * f + 2 * h + rows
-        } else {
-            0
-        };
-        acts + prods + tables
-    }
-
     /// Activations of all `K` instances for batches of `rows` samples (one shard only).
     pub fn workspace(&self, rows: usize) -> Result<Workspace<T, Bk>, Error> {
         self.workspace_for(rows, 0, self.k, false)
-    }
-
-    /// A workspace for the shard starting at instance `first`, for batches of `rows`.
-    pub fn workspace_shard(&self, rows: usize, first: usize) -> Result<Workspace<T, Bk>, Error> {
-        let s = self.shard_index(first, None)?;
-        self.workspace_for(rows, first, self.shards[s].n, true)
     }
 
     /// A pool of workspaces for [`train_step`](Self::train_step), one per rayon thread.
@@ -905,24 +886,20 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
         Ok(())
     }
 
-    /// The gradient of the loaded batch (loaded with labels) in hidden space; see the
-    /// module documentation. Overwrites the shard's gradients. Without `run_forward`, the
-    /// weight products and `h` of this batch must be in place already.
+    /// The gradient of the loaded batch (loaded with labels) in hidden space, forward pass
+    /// to `h` included; see the module documentation. Overwrites the shard's gradients.
     fn backward_hidden_space(
         &self,
         sh: &mut Shard<Bk::Buf>,
         ws: &mut Workspace<T, Bk>,
         loss_scale: T,
-        run_forward: bool,
     ) -> Result<(), Error> {
         let (f, h, rows, n) = (self.f, self.h, ws.rows, sh.n);
         if ws.hs.is_none() {
             ws.hs = Some(self.hidden_tables(rows, n)?);
         }
-        if run_forward {
-            self.weight_products(sh, ws)?;
-            self.hidden(sh, ws)?;
-        }
+        self.weight_products(sh, ws)?;
+        self.hidden(sh, ws)?;
         let sigma = loss_scale + loss_scale;
         let (one, zero) = (T::one(), T::zero());
         let packed = View::packed;
@@ -1083,29 +1060,23 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
 
     /// The gradient of the shard in `ws` on its part of `batch` (all `K` instances), into
     /// the shard's gradients: through hidden space where that applies
-    /// ([`hidden_space_gradient`](Self::hidden_space_gradient)), the same way on every
-    /// step. With `want_loss` the per-sample losses are left in `ws.row_loss` (the plain
-    /// forward pass).
+    /// ([`hidden_space_gradient`](Self::hidden_space_gradient)), else the plain path.
     fn train_shard(
         &self,
         sh: &mut Shard<Bk::Buf>,
         ws: &mut Workspace<T, Bk>,
         batch: &HostBatch<T>,
         loss_scale: T,
-        want_loss: bool,
     ) -> Result<(), Error> {
         debug_assert!(self.bk.len(&sh.grads) == sh.n * self.p_len);
-        if !self.hidden_space_gradient() {
+        if self.hidden_space_gradient() {
+            self.load(ws, batch, true)?;
+            self.backward_hidden_space(sh, ws, loss_scale)
+        } else {
             self.load(ws, batch, false)?;
             self.forward_shard(sh, ws, loss_scale, true)?;
-            return self.backward_dense(sh, ws);
+            self.backward_dense(sh, ws)
         }
-        self.load(ws, batch, true)?;
-        if want_loss {
-            // The forward pass leaves the weight products and `h` in place.
-            self.forward_shard(sh, ws, loss_scale, false)?;
-        }
-        self.backward_hidden_space(sh, ws, loss_scale, !want_loss)
     }
 
     /// Whether the shards of a training step run side by side on rayon's threads (CPU).
@@ -1146,7 +1117,7 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
                     if !keep {
                         std::mem::swap(&mut sh.grads, &mut ws.grads);
                     }
-                    let r = this.train_shard(sh, &mut ws, batch, loss_scale, false);
+                    let r = this.train_shard(sh, &mut ws, batch, loss_scale);
                     let r = r.and_then(|()| match adam {
                         Some(spec) => this.adam_shard(sh, spec),
                         None => Ok(()),
@@ -1344,7 +1315,7 @@ mod tests {
             .workspace_for(cfg.batch_size, 0, cfg.instances, true)
             .unwrap();
         let mut shards = std::mem::take(&mut fast.shards);
-        fast.train_shard(&mut shards[0], &mut ws, &x, scale, false)
+        fast.train_shard(&mut shards[0], &mut ws, &x, scale)
             .unwrap();
         fast.shards = shards;
         (plain, fast.read_grads().unwrap())
@@ -1399,8 +1370,7 @@ mod tests {
         fast.backward(&mut ws).unwrap();
         let plain = fast.read_grads().unwrap();
         let mut shards = std::mem::take(&mut fast.shards);
-        fast.train_shard(&mut shards[0], &mut ws, x, scale, false)
-            .unwrap();
+        fast.train_shard(&mut shards[0], &mut ws, x, scale).unwrap();
         fast.shards = shards;
         let hidden = fast.read_grads().unwrap();
         let f = |v: Vec<T>| v.into_iter().map(|x| x.as_f64()).collect();
