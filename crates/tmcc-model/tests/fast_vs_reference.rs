@@ -1,6 +1,6 @@
 //! The fast backend path against the dense reference path: in f64 they agree to rounding
 //! (relative 1e-10); in f32 within relative (norm-wise) error 1e-5 on losses, outputs and
-//! gradients, and on the parameters after 100 Adam steps. Norms below a floor (loss 1e-9,
+//! gradients, and on the parameters after 100 Adam steps. Norms below a floor (loss 1e-6,
 //! outputs 1e-4, gradients 1e-6) count as that floor: both are then zero up to rounding.
 
 mod common;
@@ -51,7 +51,7 @@ proptest! {
         let mut m = Model::<f64>::new(&cfg).unwrap();
         perturb_biases(&mut m);
         let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, 1e-9) < 1e-10, "loss {fl:?} vs {rl:?}");
+        prop_assert!(rel_err_floor(&fl, &rl, 1e-6) < 1e-10, "loss {fl:?} vs {rl:?}");
         prop_assert!(rel_err_floor(&fo, &ro, 1e-4) < 1e-10, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
         prop_assert!(rel_err_floor(&fg, &rg, 1e-6) < 1e-10, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
     }
@@ -61,7 +61,7 @@ proptest! {
         let mut m = Model::<f32>::new(&cfg).unwrap();
         perturb_biases(&mut m);
         let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, 1e-9) <= 1e-5, "loss {fl:?} vs {rl:?}");
+        prop_assert!(rel_err_floor(&fl, &rl, 1e-6) <= 1e-5, "loss {fl:?} vs {rl:?}");
         prop_assert!(rel_err_floor(&fo, &ro, 1e-4) <= 1e-5, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
         prop_assert!(rel_err_floor(&fg, &rg, 1e-6) <= 1e-5, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
     }
