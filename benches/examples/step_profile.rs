@@ -45,6 +45,10 @@ fn main() {
         .map(|w| w.to_bits() as u64)
         .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b));
     println!("weights checksum {sum:016x}");
+    if std::env::var_os("STEP_TRACE").is_some() {
+        let line: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
+        println!("{}", line.join(" "));
+    }
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     println!(

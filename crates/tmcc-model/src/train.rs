@@ -30,6 +30,8 @@ pub fn stream_positions(rngs: &[ChaCha8Rng]) -> Vec<u128> {
 
 /// A model being trained on a backend.
 pub struct Trainer<T: Float, Bk: Backend<T>> {
+    /// The configuration and fixed tensors; `params` is empty (the parameters live in
+    /// `fast`: [`Trainer::snapshot`] reads them back).
     pub model: Model<T>,
     pub fast: FastModel<T, Bk>,
     pool: WorkspacePool<T, Bk>,
@@ -51,7 +53,7 @@ pub const CPU_SHARD: usize = 1;
 
 impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
     /// Starts training `model` from step 0.
-    pub fn new(bk: Bk, model: Model<T>) -> Result<Self, Error> {
+    pub fn new(bk: Bk, mut model: Model<T>) -> Result<Self, Error> {
         let cfg = &model.cfg;
         let rngs = (0..cfg.instances)
             .map(|k| rng(cfg.instance_seed(k), Stream::Data))
@@ -63,6 +65,7 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let shard = if bk.name() == "cpu" { CPU_SHARD } else { k };
         let fast = FastModel::new_sharded(bk, &model, shard, false)?;
         let pool = fast.workspace_pool(cfg.batch_size)?;
+        model.params = Vec::new();
         Ok(Self {
             sampler: Sampler::new(rngs, ps),
             batch: HostBatch::default(),
@@ -92,8 +95,8 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
                 model.instances()
             )));
         }
+        let params = model.params.clone();
         let mut t = Self::new(bk, model)?;
-        let params = t.model.params.clone();
         t.fast.write_state(&params, moments.0, moments.1)?;
         for (r, &pos) in t.sampler.rngs.iter_mut().zip(positions) {
             r.set_word_pos(pos);
@@ -114,8 +117,8 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
 
     /// One training step; with `want_loss`, returns every instance's batch loss.
     ///
-    /// The next step's batch is drawn ahead (with several shards, on a second thread while
-    /// the step computes). A step that fails leaves the drawn batch for the next call.
+    /// The next step's batch is drawn ahead (on the CPU, by a second thread while the step
+    /// computes). A step that fails leaves the drawn batch for the next call.
     pub fn step(&mut self, want_loss: bool) -> Result<Option<Vec<f64>>, Error> {
         let cfg = &self.model.cfg;
         let (rows, f) = (cfg.batch_size, cfg.n_feat);
@@ -132,13 +135,14 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let (sampler, next) = (&mut self.sampler, &mut self.next);
         let (fast, pool, batch) = (&mut self.fast, &self.pool, &self.batch);
         let losses = want_loss.then_some(&mut self.losses[..]);
-        let ((), result) = if fast.shards() > 1 {
+        let ((), result) = if fast.bk.name() == "cpu" {
+            // On rayon's threads: the shards side by side, or one instance's large
+            // products in two halves, while the other thread draws the next batch.
             rayon::join(
                 || sampler.sample(rows, f, next),
                 || fast.train_step(pool, batch, scale, &spec, losses),
             )
         } else {
-            // One shard: no second thread (waking one costs about what it would hide).
             let r = fast.train_step(pool, batch, scale, &spec, losses);
             sampler.sample(rows, f, next);
             ((), r)

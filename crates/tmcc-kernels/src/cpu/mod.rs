@@ -6,8 +6,10 @@
 //! gathers, losses and element-wise passes split their rows into tasks. Work below
 //! [`PAR_MIN`] elements runs on the calling thread: at the seed's sizes one instance's
 //! step is a chain of 10–100 µs operations, and waking a second thread for each costs
-//! about as much as the work (more when the machine is busy). Nothing allocates after
-//! the buffers exist.
+//! about as much as the work (more when the machine is busy). A single large product
+//! (`≥` [`SPLIT_MIN_MACS`]) is computed as two halves, side by side when called from a
+//! rayon worker (the halves are the same either way: results never depend on the thread
+//! count). Nothing allocates after the buffers exist.
 
 mod elementwise;
 pub mod simd;
@@ -104,6 +106,110 @@ pub(crate) fn for_blocks_mut<T: Send>(
     }
 }
 
+/// One instance's product by raw parts (strides in elements; `C` row-major, row stride
+/// `rsc`).
+struct Product<T> {
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+}
+
+// SAFETY: a `Product` is shared only between the two halves of one product, which read
+// `A` and `B` and write disjoint blocks of `C` (`Product::run`).
+unsafe impl<T: Send> Send for Product<T> {}
+unsafe impl<T: Sync> Sync for Product<T> {}
+
+/// Products of at least this many multiply-adds are computed as two halves of `C` (along
+/// its longer side). A single product (`batch == 1`) called from a rayon worker runs its
+/// halves on two threads; the halves are the same either way, so results never depend
+/// on the thread count.
+pub const SPLIT_MIN_MACS: usize = 1 << 21;
+
+/// `(split into halves, halves on two threads)`.
+fn split_single(batch: usize, m: usize, n: usize, k: usize) -> (bool, bool) {
+    let split = m * n * k >= SPLIT_MIN_MACS && m.max(n) >= 32;
+    let par = split
+        && batch == 1
+        && rayon::current_num_threads() > 1
+        && rayon::current_thread_index().is_some();
+    (split, par)
+}
+
+impl<T: Scalar> Product<T> {
+    /// The rows (`m` ≥ `n`) or columns `lo..hi` of `C`.
+    ///
+    /// # Safety
+    /// As [`Scalar::gemm_strided`] for the whole product; `lo..hi` inside it.
+    unsafe fn part(&self, lo: usize, hi: usize) {
+        if self.m >= self.n {
+            T::gemm_strided(
+                hi - lo,
+                self.k,
+                self.n,
+                self.alpha,
+                self.a.offset(lo as isize * self.rsa),
+                self.rsa,
+                self.csa,
+                self.b,
+                self.rsb,
+                self.csb,
+                self.beta,
+                self.c.offset(lo as isize * self.rsc),
+                self.rsc,
+                1,
+            )
+        } else {
+            T::gemm_strided(
+                self.m,
+                self.k,
+                hi - lo,
+                self.alpha,
+                self.a,
+                self.rsa,
+                self.csa,
+                self.b.offset(lo as isize * self.csb),
+                self.rsb,
+                self.csb,
+                self.beta,
+                self.c.add(lo),
+                self.rsc,
+                1,
+            )
+        }
+    }
+
+    /// Runs the product: whole, or with `split.0` as two halves of `C`, on two threads
+    /// with `split.1`.
+    ///
+    /// # Safety
+    /// As [`Scalar::gemm_strided`] for the whole product.
+    unsafe fn run(&self, split: (bool, bool)) {
+        let len = self.m.max(self.n);
+        if !split.0 {
+            self.part(0, len);
+        } else if split.1 {
+            // SAFETY: the two halves write disjoint blocks of C.
+            rayon::join(
+                || unsafe { self.part(0, len / 2) },
+                || unsafe { self.part(len / 2, len) },
+            );
+        } else {
+            self.part(0, len / 2);
+            self.part(len / 2, len);
+        }
+    }
+}
+
 impl<T: Scalar> Backend<T> for Cpu {
     type Buf = Vec<T>;
     type Idx = Vec<u32>;
@@ -149,29 +255,28 @@ impl<T: Scalar> Backend<T> for Cpu {
         // Strides of op(A) (m×k) and op(B) (k×n) inside their row-major storage.
         let (rsa, csa) = if g.a.trans { (1, m) } else { (k, 1) };
         let (rsb, csb) = if g.b.trans { (1, k) } else { (n, 1) };
+        let split = split_single(g.batch, m, n, k);
         let run = |i: usize, cb: &mut [T]| {
             let a_blk = &a[g.a.view.off + i * g.a.view.stride..];
             let b_blk = &b[g.b.view.off + i * g.b.view.stride..];
+            let p = Product {
+                m,
+                k,
+                n,
+                alpha: g.alpha,
+                a: a_blk.as_ptr(),
+                rsa: rsa as isize,
+                csa: csa as isize,
+                b: b_blk.as_ptr(),
+                rsb: rsb as isize,
+                csb: csb as isize,
+                beta: g.beta,
+                c: cb.as_mut_ptr(),
+                rsc: n as isize,
+            };
             // SAFETY: check_view proved every element of op(A), op(B) and C in bounds;
             // C is a distinct &mut borrow, so it cannot alias A or B.
-            unsafe {
-                T::gemm_strided(
-                    m,
-                    k,
-                    n,
-                    g.alpha,
-                    a_blk.as_ptr(),
-                    rsa as isize,
-                    csa as isize,
-                    b_blk.as_ptr(),
-                    rsb as isize,
-                    csb as isize,
-                    g.beta,
-                    cb.as_mut_ptr(),
-                    n as isize,
-                    1,
-                )
-            }
+            unsafe { p.run(split) }
         };
         let par = g.batch > 1 && parallel(g.batch * m * n * k.max(1));
         for_blocks_mut(c, g.c, g.batch, m * n, par, run);
