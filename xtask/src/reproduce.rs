@@ -1,9 +1,11 @@
-//! `cargo xtask reproduce [--quick]`: every claim of the seed, with statistics, a report
-//! and figures (docs/reproduce/ for the full run; target/reproduce-quick/ for --quick).
+//! `cargo xtask reproduce [--quick] [--device auto|cpu|cuda]`: every claim of the seed,
+//! with statistics, a report and figures (docs/reproduce/ for the full run;
+//! target/reproduce-quick/ for --quick). CPU by default.
 
 use std::path::PathBuf;
 
 use tmcc_experiments::reproduce::{run as reproduce, Options};
+use tmcc_experiments::run::{Device, DeviceChoice};
 
 use crate::workspace_root;
 
@@ -16,9 +18,18 @@ pub struct Args {
     /// Output directory (default: docs/reproduce, or target/reproduce-quick with --quick).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where to train and evaluate: `cpu` (the default: the committed report and CI run
+    /// here), `auto` (CUDA if a device can be used, else the CPU, saying why) or `cuda`.
+    #[arg(long, default_value = "cpu", value_name = "auto|cpu|cuda")]
+    device: DeviceChoice,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let (device, note) = Device::select(args.device).map_err(anyhow::Error::msg)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    eprintln!("device: {}", device.describe());
     let root = workspace_root();
     let out_dir = args.out.clone().unwrap_or_else(|| {
         if args.quick {
@@ -28,11 +39,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     });
     let command = format!(
-        "cargo xtask reproduce{}",
-        if args.quick { " --quick" } else { "" }
+        "cargo xtask reproduce{}{}",
+        if args.quick { " --quick" } else { "" },
+        if args.device == DeviceChoice::Cpu {
+            String::new()
+        } else {
+            format!(" --device {}", args.device)
+        }
     );
     let outcome = reproduce(&Options {
         quick: args.quick,
+        device,
         out_dir: out_dir.clone(),
         command,
     })?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use tmcc_experiments::run::eval_model;
 
 use crate::common::load_checkpoint;
+use crate::device_arg::DeviceArg;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,8 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -30,7 +33,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let samples = args.samples.unwrap_or(cfg.eval_samples);
     anyhow::ensure!(samples >= 1, "--samples must be ≥ 1");
     let ps = args.p.map(|p| vec![p; cfg.instances]);
-    let eval = eval_model(&ck.model, samples, ps.as_deref())?;
+    let device = args.device.select()?;
+    let eval = eval_model(&device, &ck.model, samples, ps.as_deref())?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&eval)?);
     } else {

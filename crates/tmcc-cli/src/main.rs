@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod common;
 mod config_args;
+mod device_arg;
 mod eval;
 mod merge;
 mod plot;

@@ -18,6 +18,7 @@ use tmcc_experiments::sweep::{groups, row, GroupRecord, Place, Results, Shard, S
 use tmcc_model::io::write_atomic;
 
 use crate::common::interrupt_flag;
+use crate::device_arg::DeviceArg;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,6 +40,8 @@ pub struct Args {
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// The shard to run: `--shard`, else the Slurm array task, else the whole sweep.
@@ -107,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             eprintln!("[sweep {shard}] {msg}");
         }
     };
+    let device = args.device.select()?;
     let dir = RunDir::create(&args.out, args.force)?;
     write_atomic(&dir.file(SWEEP_FILE), text.as_bytes())?;
     let mut results = Results::new(&sweep, shard);
@@ -142,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut last = Instant::now();
         let weight = g.runs.len() as f64;
         let model = tmcc_model::Model::<f32>::new(cfg)?;
-        let trained = train(model, None, |p, _| {
+        let trained = train(&device, model, None, |p, _| {
             if last.elapsed().as_secs_f64() >= 5.0 {
                 last = Instant::now();
                 let done = work_done + p.step as f64 * weight;
@@ -173,7 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
             return Ok(130);
         }
-        let eval = eval_model(&trained.checkpoint.model, cfg.eval_samples, None)
+        let eval = eval_model(&device, &trained.checkpoint.model, cfg.eval_samples, None)
             .with_context(|| format!("evaluating the group of runs {:?}", g.runs))?;
         let name = g.dir_name();
         let run_dir = RunDir::create(&dir.path.join(&name), false)?;
@@ -207,6 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 final_train_loss: final_loss,
                 eval: eval.clone(),
                 seconds,
+                device: device.describe(),
             },
         )?;
         results.groups.push(GroupRecord {

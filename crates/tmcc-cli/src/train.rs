@@ -20,7 +20,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tmcc_experiments::run::{checkpoint_of, eval_model, train as train_model, Metrics};
+use tmcc_experiments::run::{eval_model, train as train_model, Metrics};
 use tmcc_experiments::rundir::{RunDir, METRICS};
 use tmcc_model::config::Schedule;
 use tmcc_model::train::LogPoint;
@@ -28,6 +28,7 @@ use tmcc_model::Model;
 
 use crate::common::{clean_temp_files, interrupt_flag};
 use crate::config_args::ConfigArgs;
+use crate::device_arg::DeviceArg;
 
 /// The loss curve of an unfinished run.
 pub const PROGRESS: &str = "progress.json";
@@ -57,6 +58,8 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// The logged points of an earlier session of the run in `dir`, up to step `upto`.
@@ -75,6 +78,7 @@ fn earlier_log(dir: &RunDir, upto: u64) -> Vec<LogPoint> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    let device = args.device.select()?;
     let (dir, model, resume, mut log) = match &args.resume {
         Some(path) => {
             anyhow::ensure!(
@@ -151,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             },
         )
     };
-    let result = train_model(model, resume.as_ref(), |p, trainer| {
+    let result = train_model(&device, model, resume.as_ref(), |p, trainer| {
         let mean = p.loss.iter().sum::<f64>() / p.loss.len() as f64;
         bar.set_position(p.step);
         bar.set_message(format!("loss {mean:.3e}  loss/naive {:.4}", mean / naive));
@@ -163,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let due = args.checkpoint_every > 0 && p.step - last_saved >= args.checkpoint_every;
         if due && !stop && p.step < p.steps {
             save_progress(&dir, &log, p.step)?;
-            dir.write_checkpoint(&checkpoint_of(trainer)?)?;
+            dir.write_checkpoint(&trainer.checkpoint()?)?;
             last_saved = p.step;
         }
         Ok(!stop)
@@ -193,13 +197,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     dir.write_checkpoint(&trained.checkpoint)?;
     bar.finish_and_clear();
-    let eval = eval_model(&trained.checkpoint.model, cfg.eval_samples, None)?;
+    let eval = eval_model(&device, &trained.checkpoint.model, cfg.eval_samples, None)?;
     let metrics = Metrics {
         steps_done,
         final_train_loss: log.last().map(|l| l.loss.clone()).unwrap_or_default(),
         loss_curve: log,
         eval,
         seconds: start.elapsed().as_secs_f64(),
+        device: device.describe(),
     };
     dir.write_json(METRICS, &metrics)?;
     let _ = std::fs::remove_file(dir.file(PROGRESS));

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use tmcc_experiments::run::eval_model;
+
+use crate::device_arg::DeviceArg;
 use tmcc_experiments::rundir::RunDir;
 use tmcc_experiments::transplant::transplant;
 use tmcc_model::checkpoint::Checkpoint;
@@ -34,6 +36,8 @@ pub struct Args {
     /// Print the comparison as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 #[derive(Serialize)]
@@ -67,8 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let samples = args.samples.unwrap_or(cfg.eval_samples);
     anyhow::ensure!(samples >= 1, "--samples must be ≥ 1");
     // Both at each instance's training p on the stream of eval_seed: the same samples.
-    let before = eval_model(&ck.model, samples, None)?;
-    let after = eval_model(&moved, samples, None)?;
+    let device = args.device.select()?;
+    let before = eval_model(&device, &ck.model, samples, None)?;
+    let after = eval_model(&device, &moved, samples, None)?;
     let dir = RunDir::create(&args.out, args.force)?;
     dir.write_config(&moved.cfg)?;
     dir.write_checkpoint(&Checkpoint {

@@ -63,6 +63,7 @@ fn a_killed_run_leaves_no_half_written_file() {
         args.extend(["--set", "log_every=1", "--set", "steps=100000000"].map(String::from));
         let mut child = Command::new(BIN)
             .args(&args)
+            .env("TMCC_DEVICE", "cpu")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

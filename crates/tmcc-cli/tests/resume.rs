@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use tmcc_experiments::run::Device;
 use tmcc_experiments::rundir::RunDir;
 use tmcc_model::{Config, Model};
 
@@ -70,8 +71,10 @@ fn resume_after_interrupt_is_bit_identical() {
         // The interruption, as Ctrl-C leaves it: config.toml and the checkpoint of step 40.
         let cfg = config_of(sets);
         let trained =
-            tmcc_experiments::run::train(Model::new(&cfg).unwrap(), None, |p, _| Ok(p.step < 40))
-                .unwrap();
+            tmcc_experiments::run::train(&Device::Cpu, Model::new(&cfg).unwrap(), None, |p, _| {
+                Ok(p.step < 40)
+            })
+            .unwrap();
         assert_eq!(trained.checkpoint.step, 40);
         let dir = RunDir::create(&a, false).unwrap();
         dir.write_config(&cfg).unwrap();
@@ -121,6 +124,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_bit_identically() {
     args.extend(["--set".into(), "steps=100000000".into()]);
     let child = Command::new(BIN)
         .args(&args)
+        .env("TMCC_DEVICE", "cpu")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -271,7 +271,7 @@ pub fn to_model(cfg: &Config, weights: &[Weights]) -> Result<Model<f32>, Error> 
 mod tests {
     use super::*;
     use crate::eigen::symmetric_part;
-    use crate::run::eval_model;
+    use crate::run::{eval_model, Device};
     use tmcc_model::config::{Init, Mixing};
     use tmcc_model::init::mixing_matrix;
     use tmcc_model::Variant;
@@ -366,7 +366,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let ev = eval_model(&model, 50_000, None).unwrap();
+        let ev = eval_model(&Device::Cpu, &model, 50_000, None).unwrap();
         assert!(
             ev[0].loss < 0.5 * ev[1].loss,
             "{} vs {}",
@@ -384,7 +384,7 @@ mod tests {
         };
         let (f, h) = (cfg.n_feat, cfg.n_hidden);
         let model = to_model(&cfg, &[naive(f, h), naive_offset(f, h, cfg.p)]).unwrap();
-        let ev = eval_model(&model, 200_000, None).unwrap();
+        let ev = eval_model(&Device::Cpu, &model, 200_000, None).unwrap();
         assert!(
             (ev[0].ratio - 1.0).abs() < 4.0 * ev[0].ratio_se + 1e-6,
             "{:?}",

@@ -12,9 +12,7 @@ use tmcc_model::{Config, Model};
 
 use crate::Error;
 
-use crate::run::{eval_model, train, Progress};
-use tmcc_kernels::cpu::Cpu;
-use tmcc_model::train::Trainer;
+use crate::run::{eval_model, train, Device, Progress, RunState};
 
 /// How big the reproduction is. `quick` keeps every code path and shrinks the numbers.
 #[derive(Clone, Debug, Serialize)]
@@ -163,6 +161,8 @@ pub struct ClaimResult {
 /// Progress, timing and output paths of a reproduction.
 pub struct Ctx {
     pub plan: Plan,
+    /// Where runs train and evaluate.
+    pub device: Device,
     pub out_dir: PathBuf,
     pub fig_dir: PathBuf,
     start: Instant,
@@ -178,10 +178,11 @@ fn fmt_secs(s: f64) -> String {
 }
 
 impl Ctx {
-    pub fn new(plan: Plan, out_dir: PathBuf) -> Self {
+    pub fn new(plan: Plan, device: Device, out_dir: PathBuf) -> Self {
         let fig_dir = out_dir.join("figures");
         Self {
             plan,
+            device,
             out_dir,
             fig_dir,
             start: Instant::now(),
@@ -214,7 +215,7 @@ impl Ctx {
         label: &str,
         cfg: &Config,
         model: Option<Model<f32>>,
-        mut at_log: impl FnMut(&Progress, &Trainer<f32, Cpu>) -> Result<(), tmcc_model::Error>,
+        mut at_log: impl FnMut(&Progress, &dyn RunState) -> Result<(), tmcc_model::Error>,
     ) -> Result<RunOutput, Error> {
         let model = match model {
             Some(m) => Model {
@@ -231,7 +232,7 @@ impl Ctx {
             cfg.instances,
             cfg.steps
         ));
-        let trained = train(model, None, |p, trainer| {
+        let trained = train(&self.device, model, None, |p, trainer| {
             at_log(p, trainer)?;
             if last.elapsed().as_secs_f64() >= 5.0 {
                 last = Instant::now();
@@ -248,7 +249,7 @@ impl Ctx {
             Ok(true)
         })?;
         let model = trained.checkpoint.model;
-        let eval = eval_model(&model, cfg.eval_samples, None)?;
+        let eval = eval_model(&self.device, &model, cfg.eval_samples, None)?;
         self.log(&format!(
             "{label}: done in {}",
             fmt_secs(t0.elapsed().as_secs_f64())

@@ -16,11 +16,14 @@ use tmcc_model::io::write_atomic;
 
 pub use ctx::{ClaimResult, Ctx, Plan};
 
+use crate::run::Device;
 use crate::Error;
 
 /// What the command was asked to do.
 pub struct Options {
     pub quick: bool,
+    /// Where the runs train and evaluate.
+    pub device: Device,
     pub out_dir: PathBuf,
     /// The command line, quoted in the report.
     pub command: String,
@@ -32,7 +35,7 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-fn machine() -> String {
+fn machine(device: &Device) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -43,12 +46,16 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {threads} threads (rayon), CPU backend")
+    format!("{cpu}, {threads} threads; device {}", device.describe())
 }
 
 /// Runs every claim and writes `REPORT.md`, `claims.json` and `figures/` into `out_dir`.
 pub fn run(opts: &Options) -> Result<Outcome, Error> {
-    let mut ctx = Ctx::new(Plan::new(opts.quick), opts.out_dir.clone());
+    let mut ctx = Ctx::new(
+        Plan::new(opts.quick),
+        opts.device.clone(),
+        opts.out_dir.clone(),
+    );
     std::fs::create_dir_all(&ctx.fig_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
     let (c1, runs) = variants::run(&mut ctx)?;
@@ -75,7 +82,7 @@ fn write_outputs(
         "command": opts.command,
         "quick": plan.quick,
         "plan": plan,
-        "machine": machine(),
+        "machine": machine(&ctx.device),
         "seconds": seconds,
         "all_hold": claims.iter().all(|c| c.holds),
         "claims": claims,
@@ -94,7 +101,7 @@ fn write_outputs(
         opts.command,
         seconds,
         seconds / 60.0,
-        machine(),
+        machine(&ctx.device),
         if plan.quick {
             " **Quick mode**: fewer seeds and steps; the verdicts are indicative only."
         } else {

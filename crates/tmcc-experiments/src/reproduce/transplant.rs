@@ -49,7 +49,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
     };
     let emb = ctx.train("emb_res across p", &cfg, None)?;
     let moved = transplant(&emb.model)?;
-    let moved_eval = eval_model(&moved, cfg.eval_samples, None)?;
+    let moved_eval = eval_model(&ctx.device, &moved, cfg.eval_samples, None)?;
     ctx.log("transplanted and evaluated");
     let ft_cfg = Config {
         steps: plan.finetune_steps,

@@ -25,6 +25,7 @@ use super::{
 use crate::baselines::{
     naive, naive_offset, snmf, svd_baseline, target_matrix, to_model, Snmf, Weights,
 };
+use crate::run::Device;
 use crate::Error;
 
 const KINDS: [&str; 5] = [
@@ -57,6 +58,7 @@ fn factorise(plan: &Plan, model: &Model<f32>, ks: &[usize]) -> Vec<(Snmf, Snmf, 
 /// Evaluates the five baselines of each instance `ks[j]` of `model` at `ps[j]`:
 /// `[j][kind]`, plus the SNMF relative errors.
 fn evaluate_baselines(
+    device: &Device,
     plan: &Plan,
     model: &Model<f32>,
     ks: &[usize],
@@ -84,6 +86,7 @@ fn evaluate_baselines(
     );
     let pairs: Vec<(usize, f64)> = (0..idx.len()).map(|i| (i, ps[i / KINDS.len()])).collect();
     let evs = eval_pairs_n(
+        device,
         &built,
         &pairs,
         plan.paper_baseline_eval_samples,
@@ -113,7 +116,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
             2 * ks.len()
         ));
         let ps = vec![0.01; ks.len()];
-        let evs = evaluate_baselines(&plan, &sw.model, &ks, &ps, &snmfs)?;
+        let evs = evaluate_baselines(&ctx.device, &plan, &sw.model, &ks, &ps, &snmfs)?;
         let trained = sw.points();
         // Per σ and kind: mean (and decision) over seeds.
         let per: Vec<Vec<(f64, f64, bool)>> = (0..sw.sigmas.len())
@@ -274,7 +277,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
         let ks = vec![c.j01; c.ps.len()];
         let snmfs = factorise(&plan, &c.model, &[c.j01]);
         let snmfs: Vec<_> = ks.iter().map(|_| snmfs[0].clone()).collect();
-        let evs = evaluate_baselines(&plan, &c.model, &ks, &c.ps, &snmfs)?;
+        let evs = evaluate_baselines(&ctx.device, &plan, &c.model, &ks, &c.ps, &snmfs)?;
         p_header.push(format!("{}: trained / SNMF / SVD / naive+offset", c.key));
         p_cols.push(
             (0..c.ps.len())

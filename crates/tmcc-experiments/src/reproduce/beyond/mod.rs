@@ -29,7 +29,7 @@ use tmcc_model::eval::InstanceEval;
 use tmcc_model::{Config, Model, Variant};
 
 use super::ctx::{ClaimResult, Ctx, Plan};
-use crate::run::eval_model;
+use crate::run::{eval_model, Device};
 use crate::Error;
 
 /// Setting string of every follow-up claim.
@@ -130,11 +130,13 @@ pub fn select(model: &Model<f32>, idx: &[usize]) -> Model<f32> {
 /// the fixed evaluation stream: `paper_eval_samples` samples at p ≤ 0.1, else
 /// `paper_eval_samples_dense`. Results in the order of `pairs`.
 pub fn eval_pairs(
+    device: &Device,
     plan: &Plan,
     model: &Model<f32>,
     pairs: &[(usize, f64)],
 ) -> Result<Vec<InstanceEval>, Error> {
     eval_pairs_n(
+        device,
         model,
         pairs,
         plan.paper_eval_samples,
@@ -144,6 +146,7 @@ pub fn eval_pairs(
 
 /// As [`eval_pairs`] with `sparse` samples at p ≤ 0.1 and `dense` above.
 pub fn eval_pairs_n(
+    device: &Device,
     model: &Model<f32>,
     pairs: &[(usize, f64)],
     sparse: usize,
@@ -161,7 +164,10 @@ pub fn eval_pairs_n(
         let idx: Vec<usize> = js.iter().map(|&j| pairs[j].0).collect();
         let ps: Vec<f64> = js.iter().map(|&j| pairs[j].1).collect();
         let sub = select(model, &idx);
-        for (e, &j) in eval_model(&sub, samples, Some(&ps))?.into_iter().zip(&js) {
+        for (e, &j) in eval_model(device, &sub, samples, Some(&ps))?
+            .into_iter()
+            .zip(&js)
+        {
             out[j] = Some(InstanceEval {
                 instance: pairs[j].0,
                 ..e
@@ -268,8 +274,20 @@ mod tests {
         // The same M again from the config alone: the seed and kind determine it.
         let rebuilt = Model::<f32>::new(&sub.cfg).unwrap();
         assert_eq!(rebuilt.mixing, sub.mixing);
-        let direct = eval_model(&model, plan.paper_eval_samples, Some(&[0.01, 0.3, 0.01])).unwrap();
-        let paired = eval_pairs(&plan, &model, &[(0, 0.01), (1, 0.3), (2, 0.01)]).unwrap();
+        let direct = eval_model(
+            &Device::Cpu,
+            &model,
+            plan.paper_eval_samples,
+            Some(&[0.01, 0.3, 0.01]),
+        )
+        .unwrap();
+        let paired = eval_pairs(
+            &Device::Cpu,
+            &plan,
+            &model,
+            &[(0, 0.01), (1, 0.3), (2, 0.01)],
+        )
+        .unwrap();
         assert_eq!(direct[0].loss, paired[0].loss);
         assert_eq!(direct[2].loss, paired[2].loss);
         assert_eq!(paired[1].samples, plan.paper_eval_samples_dense);

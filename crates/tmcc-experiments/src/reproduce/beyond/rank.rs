@@ -92,6 +92,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
         });
         let out = ctx.train(&name, &cfg, None)?;
         let evals = eval_pairs(
+            &ctx.device,
             &plan,
             &out.model,
             &(0..k).map(|i| (i, 0.01)).collect::<Vec<_>>(),

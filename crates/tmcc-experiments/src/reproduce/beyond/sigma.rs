@@ -110,7 +110,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, Sweeps), Error> {
         };
         let out = ctx.train(&format!("{name} M across σ"), &cfg, None)?;
         let pairs: Vec<(usize, f64)> = (0..k).map(|i| (i, 0.01)).collect();
-        let evals = eval_pairs(&plan, &out.model, &pairs)?;
+        let evals = eval_pairs(&ctx.device, &plan, &out.model, &pairs)?;
         sweeps.push(Sweep {
             mixing,
             sigmas: sigmas.clone(),

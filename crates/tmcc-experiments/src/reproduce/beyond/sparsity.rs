@@ -92,11 +92,11 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
         let label = conds.iter().map(|c| c.0).collect::<Vec<_>>().join(" + ");
         let out = ctx.train(&format!("{label} across p"), &cfg, None)?;
         let pairs: Vec<(usize, f64)> = (0..k).map(|i| (i, cfg.instance_p(i))).collect();
-        let at_p = eval_pairs(&plan, &out.model, &pairs)?;
+        let at_p = eval_pairs(&ctx.device, &plan, &out.model, &pairs)?;
         for (c, &(key, sigma)) in conds.iter().enumerate() {
             let idx: Vec<usize> = (c * ps.len()..(c + 1) * ps.len()).collect();
             let cross_pairs: Vec<(usize, f64)> = ps.iter().map(|&p| (idx[j01], p)).collect();
-            let cross = eval_pairs(&plan, &out.model, &cross_pairs)?;
+            let cross = eval_pairs(&ctx.device, &plan, &out.model, &cross_pairs)?;
             conditions.push(Condition {
                 key,
                 mixing,
