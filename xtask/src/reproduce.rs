@@ -24,6 +24,19 @@ pub struct Args {
     device: DeviceChoice,
 }
 
+/// `git describe --always --dirty` of the workspace, or `unknown` without git.
+fn revision(root: &std::path::Path) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (device, note) = Device::select(args.device).map_err(anyhow::Error::msg)?;
     if let Some(note) = note {
@@ -50,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let outcome = reproduce(&Options {
         quick: args.quick,
         device,
+        revision: revision(&root),
         out_dir: out_dir.clone(),
         command,
     })?;
