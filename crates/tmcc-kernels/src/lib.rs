@@ -15,6 +15,7 @@
 //! [`cuda_available`], which probes for a driver, a device and NVRTC without panicking
 //! and says in one line why CUDA cannot be used.
 
+mod bounds;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -22,7 +23,7 @@ mod ops;
 mod scalar;
 
 pub use ops::{AdamSpec, Backend, Csr, Gemm, LossKind, LossSpec, Operand, SparseSpec, View};
-pub use scalar::Scalar;
+pub use scalar::{RawGemm, Scalar};
 
 /// Errors of a kernel backend.
 #[derive(Debug, thiserror::Error)]

@@ -15,53 +15,64 @@ pub trait Scalar:
     fn from_f64(x: f64) -> Self;
     fn as_f64(self) -> f64;
 
-    /// `C ← α·A·B + β·C` for an `m×k` matrix `A` and a `k×n` matrix `B`, each element
-    /// addressed by a row stride and a column stride (so a transpose is a stride swap).
+    /// The product `g` ([`RawGemm`]).
     ///
     /// # Safety
     /// Every index `i·rs + j·cs` inside the stated shapes must be in bounds of its
     /// allocation, and `C` must not alias `A` or `B`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_strided(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
+    unsafe fn gemm_strided(g: &RawGemm<Self>);
 }
 
-/// `C ← α·A·B + β·C` through faer's single-threaded matrix multiply (our products are
-/// small; parallelism comes from running instances side by side).
+/// `C ← α·A·B + β·C` as one product by raw parts: `A` is `m×k`, `B` is `k×n`, `C` is
+/// `m×n`, each element addressed by a row and a column stride (so a transpose is a stride
+/// swap).
+#[derive(Clone, Copy, Debug)]
+pub struct RawGemm<T> {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub alpha: T,
+    pub a: *const T,
+    pub rsa: isize,
+    pub csa: isize,
+    pub b: *const T,
+    pub rsb: isize,
+    pub csb: isize,
+    pub beta: T,
+    pub c: *mut T,
+    pub rsc: isize,
+    pub csc: isize,
+}
+
+// SAFETY: a `RawGemm` only names memory; whoever runs it (`Scalar::gemm_strided`, unsafe)
+// promises the bounds and that no two products running at once write the same elements
+// of `C` (the CPU backend shares one only between the two halves of a product, which
+// write disjoint blocks).
+unsafe impl<T: Send> Send for RawGemm<T> {}
+unsafe impl<T: Sync> Sync for RawGemm<T> {}
+
+/// [`RawGemm`] through faer's single-threaded matrix multiply (our products are small;
+/// parallelism comes from running instances, or halves of a product, side by side).
 ///
 /// # Safety
 /// As [`Scalar::gemm_strided`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn faer_gemm<T: faer_traits::ComplexField + num_traits::Float>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: *const T,
-    rsa: isize,
-    csa: isize,
-    b: *const T,
-    rsb: isize,
-    csb: isize,
-    beta: T,
-    c: *mut T,
-    rsc: isize,
-    csc: isize,
-) {
+unsafe fn faer_gemm<T: faer_traits::ComplexField + num_traits::Float>(g: &RawGemm<T>) {
+    let RawGemm {
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        rsc,
+        csc,
+    } = *g;
     use faer::{Accum, MatMut, MatRef, Par};
     let accum = if beta == T::zero() {
         Accum::Replace
@@ -94,23 +105,8 @@ impl Scalar for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
-    unsafe fn gemm_strided(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: *const f32,
-        rsa: isize,
-        csa: isize,
-        b: *const f32,
-        rsb: isize,
-        csb: isize,
-        beta: f32,
-        c: *mut f32,
-        rsc: isize,
-        csc: isize,
-    ) {
-        faer_gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    unsafe fn gemm_strided(g: &RawGemm<f32>) {
+        faer_gemm(g)
     }
 }
 
@@ -122,22 +118,7 @@ impl Scalar for f64 {
     fn as_f64(self) -> f64 {
         self
     }
-    unsafe fn gemm_strided(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f64,
-        a: *const f64,
-        rsa: isize,
-        csa: isize,
-        b: *const f64,
-        rsb: isize,
-        csb: isize,
-        beta: f64,
-        c: *mut f64,
-        rsc: isize,
-        csc: isize,
-    ) {
-        faer_gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    unsafe fn gemm_strided(g: &RawGemm<f64>) {
+        faer_gemm(g)
     }
 }

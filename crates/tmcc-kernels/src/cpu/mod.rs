@@ -17,9 +17,7 @@ mod sparse;
 
 use rayon::prelude::*;
 
-use crate::{
-    AdamSpec, Backend, Csr, Gemm, KernelError, LossSpec, Result, Scalar, SparseSpec, View,
-};
+use crate::{AdamSpec, Backend, Csr, Gemm, LossSpec, RawGemm, Result, Scalar, SparseSpec, View};
 
 /// Operations on fewer elements (or multiply-adds for products) than this run on the
 /// calling thread.
@@ -35,46 +33,7 @@ pub(crate) fn parallel(size: usize) -> bool {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
-/// Checks that `instances` blocks of `len` elements at `view` fit in a buffer of `buf_len`.
-pub(crate) fn check_view(
-    name: &'static str,
-    buf_len: usize,
-    view: View,
-    instances: usize,
-    len: usize,
-) -> Result<()> {
-    let needed = if instances == 0 || len == 0 {
-        0
-    } else {
-        view.off + (instances - 1) * view.stride + len
-    };
-    if needed > buf_len {
-        return Err(KernelError::OutOfBounds {
-            name,
-            needed,
-            len: buf_len,
-        });
-    }
-    Ok(())
-}
-
-/// Checks an output view: in bounds, and its instance blocks disjoint.
-pub(crate) fn check_out(
-    name: &'static str,
-    buf_len: usize,
-    view: View,
-    instances: usize,
-    len: usize,
-) -> Result<()> {
-    check_view(name, buf_len, view, instances, len)?;
-    if instances > 1 && len > 0 && view.stride < len {
-        return Err(KernelError::Invalid(format!(
-            "output `{name}` blocks overlap: stride {} < block length {len}",
-            view.stride
-        )));
-    }
-    Ok(())
-}
+pub(crate) use crate::bounds::{check_out, check_view};
 
 /// Calls `f(k, block_k)` for the disjoint mutable block of `len` elements of each
 /// instance `k` at `view` (checked with [`check_out`] first), in parallel when `par`.
@@ -106,29 +65,6 @@ pub(crate) fn for_blocks_mut<T: Send>(
     }
 }
 
-/// One instance's product by raw parts (strides in elements; `C` row-major, row stride
-/// `rsc`).
-struct Product<T> {
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: *const T,
-    rsa: isize,
-    csa: isize,
-    b: *const T,
-    rsb: isize,
-    csb: isize,
-    beta: T,
-    c: *mut T,
-    rsc: isize,
-}
-
-// SAFETY: a `Product` is shared only between the two halves of one product, which read
-// `A` and `B` and write disjoint blocks of `C` (`Product::run`).
-unsafe impl<T: Send> Send for Product<T> {}
-unsafe impl<T: Sync> Sync for Product<T> {}
-
 /// Products of at least this many multiply-adds are computed as two halves of `C` (along
 /// its longer side). A single product (`batch == 1`) called from a rayon worker runs its
 /// halves on two threads; the halves are the same either way, so results never depend
@@ -145,68 +81,47 @@ fn split_single(batch: usize, m: usize, n: usize, k: usize) -> (bool, bool) {
     (split, par)
 }
 
-impl<T: Scalar> Product<T> {
-    /// The rows (`m` ≥ `n`) or columns `lo..hi` of `C`.
-    ///
-    /// # Safety
-    /// As [`Scalar::gemm_strided`] for the whole product; `lo..hi` inside it.
-    unsafe fn part(&self, lo: usize, hi: usize) {
-        if self.m >= self.n {
-            T::gemm_strided(
-                hi - lo,
-                self.k,
-                self.n,
-                self.alpha,
-                self.a.offset(lo as isize * self.rsa),
-                self.rsa,
-                self.csa,
-                self.b,
-                self.rsb,
-                self.csb,
-                self.beta,
-                self.c.offset(lo as isize * self.rsc),
-                self.rsc,
-                1,
-            )
-        } else {
-            T::gemm_strided(
-                self.m,
-                self.k,
-                hi - lo,
-                self.alpha,
-                self.a,
-                self.rsa,
-                self.csa,
-                self.b.offset(lo as isize * self.csb),
-                self.rsb,
-                self.csb,
-                self.beta,
-                self.c.add(lo),
-                self.rsc,
-                1,
-            )
+/// The rows (`m` ≥ `n`) or columns `lo..hi` of `C` of the product `g`.
+///
+/// # Safety
+/// As [`Scalar::gemm_strided`] for the whole product; `lo..hi` inside it.
+unsafe fn gemm_part<T: Scalar>(g: &RawGemm<T>, lo: usize, hi: usize) {
+    let part = if g.m >= g.n {
+        RawGemm {
+            m: hi - lo,
+            a: g.a.offset(lo as isize * g.rsa),
+            c: g.c.offset(lo as isize * g.rsc),
+            ..*g
         }
-    }
+    } else {
+        RawGemm {
+            n: hi - lo,
+            b: g.b.offset(lo as isize * g.csb),
+            c: g.c.offset(lo as isize * g.csc),
+            ..*g
+        }
+    };
+    T::gemm_strided(&part)
+}
 
-    /// Runs the product: whole, or with `split.0` as two halves of `C`, on two threads
-    /// with `split.1`.
-    ///
-    /// # Safety
-    /// As [`Scalar::gemm_strided`] for the whole product.
-    unsafe fn run(&self, split: (bool, bool)) {
-        let len = self.m.max(self.n);
-        if !split.0 {
-            self.part(0, len);
-        } else if split.1 {
-            // SAFETY: the two halves write disjoint blocks of C.
-            rayon::join(
-                || unsafe { self.part(0, len / 2) },
-                || unsafe { self.part(len / 2, len) },
-            );
-        } else {
-            self.part(0, len / 2);
-            self.part(len / 2, len);
-        }
+/// Runs the product `g`: whole, or with `split.0` as two halves of `C`, on two threads
+/// with `split.1` ([`split_single`]).
+///
+/// # Safety
+/// As [`Scalar::gemm_strided`] for the whole product.
+unsafe fn gemm_split<T: Scalar>(g: &RawGemm<T>, split: (bool, bool)) {
+    let len = g.m.max(g.n);
+    if !split.0 {
+        gemm_part(g, 0, len);
+    } else if split.1 {
+        // SAFETY: the two halves write disjoint blocks of C.
+        rayon::join(
+            || unsafe { gemm_part(g, 0, len / 2) },
+            || unsafe { gemm_part(g, len / 2, len) },
+        );
+    } else {
+        gemm_part(g, 0, len / 2);
+        gemm_part(g, len / 2, len);
     }
 }
 
@@ -259,7 +174,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         let run = |i: usize, cb: &mut [T]| {
             let a_blk = &a[g.a.view.off + i * g.a.view.stride..];
             let b_blk = &b[g.b.view.off + i * g.b.view.stride..];
-            let p = Product {
+            let p = RawGemm {
                 m,
                 k,
                 n,
@@ -273,10 +188,11 @@ impl<T: Scalar> Backend<T> for Cpu {
                 beta: g.beta,
                 c: cb.as_mut_ptr(),
                 rsc: n as isize,
+                csc: 1,
             };
             // SAFETY: check_view proved every element of op(A), op(B) and C in bounds;
             // C is a distinct &mut borrow, so it cannot alias A or B.
-            unsafe { p.run(split) }
+            unsafe { gemm_split(&p, split) }
         };
         let par = g.batch > 1 && parallel(g.batch * m * n * k.max(1));
         for_blocks_mut(c, g.c, g.batch, m * n, par, run);

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::simd::multiversion;
 use super::{check_out, check_view, for_blocks_mut, parallel};
+use crate::bounds::{check_csr_lengths, table_extent};
 use crate::{Csr, KernelError, LossKind, LossSpec, Result, Scalar, SparseSpec};
 
 /// Partial sums per row of the loss (one 512-bit vector of `f32`).
@@ -20,27 +21,12 @@ const LANES: usize = 16;
 /// Rows per rayon task of the parallel gathers and losses.
 const ROWS_PER_TASK: usize = 256;
 
-fn table_extent<T>(s: &SparseSpec<T>, cols: usize) -> usize {
-    if cols == 0 || s.width == 0 {
-        0
-    } else {
-        (cols - 1) * s.t_row_stride + (s.width - 1) * s.t_col_stride + 1
-    }
-}
-
 fn check_csr<T: Scalar>(x: &Csr<Vec<u32>, Vec<T>>) -> Result<usize> {
-    let rows = x.instances * x.rows_per_instance;
-    if x.row_ptr.len() != rows + 1
-        || x.col.len() != x.nnz
-        || x.val.len() != x.nnz
-        || x.row_ptr[rows] as usize != x.nnz
-    {
+    let rows = check_csr_lengths(x)?;
+    if x.row_ptr[rows] as usize != x.nnz {
         return Err(KernelError::Invalid(format!(
-            "CSR batch inconsistent: {rows} rows, row_ptr {}, col {}, val {}, nnz {}",
-            x.row_ptr.len(),
-            x.col.len(),
-            x.val.len(),
-            x.nnz
+            "CSR batch inconsistent: row_ptr ends at {}, nnz {}",
+            x.row_ptr[rows], x.nnz
         )));
     }
     // Offsets must not decrease and columns must lie inside the batch (a bad batch

@@ -376,48 +376,7 @@ fn write<T: cudarc::driver::DeviceRepr>(
     Ok(())
 }
 
-/// Checks that `instances` blocks of `len` elements at `view` fit in `buf_len` elements.
-pub(crate) fn check_view(
-    name: &'static str,
-    buf_len: usize,
-    view: View,
-    instances: usize,
-    len: usize,
-) -> Result<()> {
-    let needed = if instances == 0 || len == 0 {
-        0
-    } else {
-        view.off
-            .saturating_add((instances - 1).saturating_mul(view.stride))
-            .saturating_add(len)
-    };
-    if needed > buf_len {
-        return Err(KernelError::OutOfBounds {
-            name,
-            needed,
-            len: buf_len,
-        });
-    }
-    Ok(())
-}
-
-/// [`check_view`] for an output: the instances' blocks must also not overlap.
-pub(crate) fn check_out(
-    name: &'static str,
-    buf_len: usize,
-    view: View,
-    instances: usize,
-    len: usize,
-) -> Result<()> {
-    check_view(name, buf_len, view, instances, len)?;
-    if instances > 1 && view.stride < len {
-        return Err(KernelError::Invalid(format!(
-            "output `{name}` blocks overlap: stride {} < block length {len}",
-            view.stride
-        )));
-    }
-    Ok(())
-}
+pub(crate) use crate::bounds::{check_out, check_view};
 
 /// Device 0 for [`crate::cuda_available`], or the one-line reason it cannot be used.
 pub(crate) fn probe() -> std::result::Result<Cuda, String> {

@@ -5,6 +5,7 @@
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::{check_out, check_view, device_err, Device};
+use crate::bounds::{check_csr_lengths, table_extent};
 use crate::{Csr, KernelError, LossKind, LossSpec, Result, SparseSpec};
 
 const ROWS_PER_BLOCK: usize = 8;
@@ -24,28 +25,10 @@ fn rows_grid(rows: usize) -> Result<LaunchConfig> {
     })
 }
 
-/// The CPU backend's CSR checks, except `row_ptr[rows] == nnz` (a device read); the
-/// kernels clamp row offsets to `nnz` instead.
+/// The CPU backend's CSR checks, except `row_ptr[rows] == nnz` and the column range
+/// (device reads); the kernels clamp row offsets to `nnz` instead.
 fn check_csr(x: &DevCsr) -> Result<usize> {
-    let rows = x.instances * x.rows_per_instance;
-    if x.row_ptr.len() != rows + 1 || x.col.len() != x.nnz || x.val.len() != x.nnz {
-        return Err(KernelError::Invalid(format!(
-            "CSR batch inconsistent: {rows} rows, row_ptr {}, col {}, val {}, nnz {}",
-            x.row_ptr.len(),
-            x.col.len(),
-            x.val.len(),
-            x.nnz
-        )));
-    }
-    Ok(rows)
-}
-
-fn table_extent(s: &SparseSpec<f32>, cols: usize) -> usize {
-    if cols == 0 || s.width == 0 {
-        0
-    } else {
-        (cols - 1) * s.t_row_stride + (s.width - 1) * s.t_col_stride + 1
-    }
+    check_csr_lengths(x)
 }
 
 pub(super) fn gather(
