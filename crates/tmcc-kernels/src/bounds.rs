@@ -1,7 +1,8 @@
 //! Argument checks shared by every backend, done on the host before any work: an operand
 //! view of `K` blocks of `len` elements at `off + k·stride` must fit its buffer (lengths
 //! summed with saturation, so a huge view cannot wrap around to look valid), an output's
-//! blocks must not overlap, and a CSR batch's arrays must agree in length.
+//! blocks must not overlap, a CSR batch's arrays must agree in length, and the operands of
+//! the sparse gather, scatter and loss must match the batch.
 
 use crate::{Csr, KernelError, Result, SparseSpec, View};
 
@@ -50,7 +51,7 @@ pub(crate) fn check_out(
 
 /// Elements one instance's table spans in a sparse gather or scatter (`cols` rows of
 /// `s.width` elements at the spec's strides).
-pub(crate) fn table_extent<T>(s: &SparseSpec<T>, cols: usize) -> usize {
+fn table_extent<T>(s: &SparseSpec<T>, cols: usize) -> usize {
     if cols == 0 || s.width == 0 {
         0
     } else {
@@ -88,4 +89,66 @@ pub(crate) fn check_csr_lengths<I: BufLen, V: BufLen>(x: &Csr<I, V>) -> Result<u
         )));
     }
     Ok(rows)
+}
+
+/// Checks a sparse gather (`scatter == false`: the table read, `Y` written) or scatter
+/// (the table written, so its instances' blocks must not overlap) over the CSR batch `x`
+/// of `rows` rows: `Y` packed `K×B×width` with at least `rows·width` elements, each
+/// instance's table inside its buffer. Returns the elements one instance's table spans.
+pub(crate) fn check_sparse<T, I, V>(
+    scatter: bool,
+    s: &SparseSpec<T>,
+    x: &Csr<I, V>,
+    rows: usize,
+    table_len: usize,
+    y_len: usize,
+) -> Result<usize> {
+    let w = s.width;
+    let packed = || {
+        if s.y.off != 0 || s.y.stride != x.rows_per_instance * w || y_len < rows * w {
+            let what = if scatter {
+                "scatter input"
+            } else {
+                "gather output"
+            };
+            return Err(KernelError::Invalid(format!(
+                "{what} must be packed K×B×width"
+            )));
+        }
+        Ok(())
+    };
+    let extent = table_extent(s, x.cols);
+    if scatter {
+        packed()?;
+        check_out("scatter.table", table_len, s.t, x.instances, extent)?;
+    } else {
+        check_view("gather.table", table_len, s.t, x.instances, extent)?;
+        packed()?;
+    }
+    Ok(extent)
+}
+
+/// Checks the operands of a loss over a batch of `rows` rows of `f` features: `out` (and
+/// `dout`, when given) `rows×f`, `row_loss` one per row, `importance` one per feature.
+pub(crate) fn check_loss(
+    rows: usize,
+    f: usize,
+    out: usize,
+    importance: usize,
+    row_loss: usize,
+    dout: Option<usize>,
+) -> Result<()> {
+    if out != rows * f || row_loss != rows || importance != f {
+        return Err(KernelError::Invalid(format!(
+            "loss: out {out} (want {}), row_loss {row_loss} (want {rows}), importance \
+             {importance} (want {f})",
+            rows * f
+        )));
+    }
+    if dout.is_some_and(|d| d != rows * f) {
+        return Err(KernelError::Invalid(
+            "loss: dout has the wrong length".into(),
+        ));
+    }
+    Ok(())
 }

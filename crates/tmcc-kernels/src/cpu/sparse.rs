@@ -11,8 +11,8 @@
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{check_out, check_view, for_blocks_mut, parallel};
-use crate::bounds::{check_csr_lengths, table_extent};
+use super::{for_blocks_mut, parallel};
+use crate::bounds::{check_csr_lengths, check_loss, check_sparse};
 use crate::{Csr, KernelError, LossKind, LossSpec, Result, Scalar, SparseSpec};
 
 /// Partial sums per row of the loss (one 512-bit vector of `f32`).
@@ -156,19 +156,8 @@ pub fn gather<T: Scalar>(
     y: &mut [T],
 ) -> Result<()> {
     let rows = check_csr(x)?;
-    let (bsz, w) = (x.rows_per_instance, s.width);
-    check_view(
-        "gather.table",
-        table.len(),
-        s.t,
-        x.instances,
-        table_extent(s, x.cols),
-    )?;
-    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < rows * w {
-        return Err(KernelError::Invalid(
-            "gather output must be packed K×B×width".into(),
-        ));
-    }
+    let w = s.width;
+    check_sparse(false, s, x, rows, table.len(), y.len())?;
     if w == 0 || rows == 0 {
         return Ok(());
     }
@@ -220,14 +209,8 @@ pub fn scatter<T: Scalar>(
     table: &mut [T],
 ) -> Result<()> {
     let rows = check_csr(x)?;
-    let (bsz, w) = (x.rows_per_instance, s.width);
-    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < rows * w {
-        return Err(KernelError::Invalid(
-            "scatter input must be packed K×B×width".into(),
-        ));
-    }
-    let extent = table_extent(s, x.cols);
-    check_out("scatter.table", table.len(), s.t, x.instances, extent)?;
+    let w = s.width;
+    let extent = check_sparse(true, s, x, rows, table.len(), y.len())?;
     if w == 0 || rows == 0 {
         return Ok(());
     }
@@ -248,22 +231,14 @@ pub fn loss<T: Scalar>(
 ) -> Result<()> {
     let rows = check_csr(x)?;
     let f = x.cols;
-    if out.len() != rows * f || row_loss.len() != rows || importance.len() != f {
-        return Err(KernelError::Invalid(format!(
-            "loss: out {} (want {}), row_loss {} (want {rows}), importance {} (want {f})",
-            out.len(),
-            rows * f,
-            row_loss.len(),
-            importance.len()
-        )));
-    }
-    if let Some(d) = &dout {
-        if d.len() != rows * f {
-            return Err(KernelError::Invalid(
-                "loss: dout has the wrong length".into(),
-            ));
-        }
-    }
+    check_loss(
+        rows,
+        f,
+        out.len(),
+        importance.len(),
+        row_loss.len(),
+        dout.as_ref().map(|d| d.len()),
+    )?;
     if rows == 0 {
         return Ok(());
     }

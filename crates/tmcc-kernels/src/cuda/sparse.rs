@@ -4,8 +4,8 @@
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
-use super::{check_out, check_view, device_err, Device};
-use crate::bounds::{check_csr_lengths, table_extent};
+use super::{device_err, Device};
+use crate::bounds::{check_csr_lengths, check_loss, check_sparse};
 use crate::{Csr, KernelError, LossKind, LossSpec, Result, SparseSpec};
 
 const ROWS_PER_BLOCK: usize = 8;
@@ -40,18 +40,7 @@ pub(super) fn gather(
 ) -> Result<()> {
     let rows = check_csr(x)?;
     let (bsz, w) = (x.rows_per_instance, s.width);
-    check_view(
-        "gather.table",
-        table.len(),
-        s.t,
-        x.instances,
-        table_extent(s, x.cols),
-    )?;
-    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < rows * w {
-        return Err(KernelError::Invalid(
-            "gather output must be packed K×B×width".into(),
-        ));
-    }
+    check_sparse(false, s, x, rows, table.len(), y.len())?;
     if w == 0 || rows == 0 {
         return Ok(());
     }
@@ -85,18 +74,7 @@ pub(super) fn scatter(
 ) -> Result<()> {
     let rows = check_csr(x)?;
     let (bsz, w) = (x.rows_per_instance, s.width);
-    if s.y.off != 0 || s.y.stride != bsz * w || y.len() < rows * w {
-        return Err(KernelError::Invalid(
-            "scatter input must be packed K×B×width".into(),
-        ));
-    }
-    check_out(
-        "scatter.table",
-        table.len(),
-        s.t,
-        x.instances,
-        table_extent(s, x.cols),
-    )?;
+    check_sparse(true, s, x, rows, table.len(), y.len())?;
     if w == 0 || rows == 0 {
         return Ok(());
     }
@@ -134,22 +112,14 @@ pub(super) fn loss(
 ) -> Result<()> {
     let rows = check_csr(x)?;
     let f = x.cols;
-    if out.len() != rows * f || row_loss.len() != rows || importance.len() != f {
-        return Err(KernelError::Invalid(format!(
-            "loss: out {} (want {}), row_loss {} (want {rows}), importance {} (want {f})",
-            out.len(),
-            rows * f,
-            row_loss.len(),
-            importance.len()
-        )));
-    }
-    if let Some(dd) = &dout {
-        if dd.len() != rows * f {
-            return Err(KernelError::Invalid(
-                "loss: dout has the wrong length".into(),
-            ));
-        }
-    }
+    check_loss(
+        rows,
+        f,
+        out.len(),
+        importance.len(),
+        row_loss.len(),
+        dout.as_ref().map(|d| d.len()),
+    )?;
     if rows == 0 {
         return Ok(());
     }
