@@ -113,6 +113,21 @@ fn share_cell(s: &Summary) -> String {
     format!("{:.3} ± {:.3}", s.mean, s.se)
 }
 
+/// A row of the shares table: `model`, `setting`, then the pooled shares and p-values.
+fn share_row(model: String, setting: String, p: &Pooled) -> Vec<String> {
+    vec![
+        model,
+        setting,
+        share_cell(&p.w1_top),
+        pval(p.w1_top.p_above),
+        format!("{:.3}", p.w1_weighted_top),
+        share_cell(&p.w1_opp),
+        share_cell(&p.w2_top),
+        pval(p.w2_top.p_above),
+        share_cell(&p.w2_opp),
+    ]
+}
+
 pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimResult, Error> {
     ctx.stage = "[follow-up P3/5: eigenvectors]".into();
     let t0 = ctx.elapsed();
@@ -133,17 +148,11 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
             holds &= ok;
             main_findings.push(format!("{} {:.3}", c.key, pooled.w1_top.mean));
         }
-        rows.push(vec![
+        rows.push(share_row(
             format!("P1 `{}` (p = 0.01)", c.key),
             c.label(),
-            share_cell(&pooled.w1_top),
-            pval(pooled.w1_top.p_above),
-            format!("{:.3}", pooled.w1_weighted_top),
-            share_cell(&pooled.w1_opp),
-            share_cell(&pooled.w2_top),
-            pval(pooled.w2_top.p_above),
-            share_cell(&pooled.w2_opp),
-        ]);
+            &pooled,
+        ));
         numbers.insert(
             format!("p1_{}", c.key),
             json!({"w1_top": pooled.w1_top, "w1_opposite": pooled.w1_opp, "w2_top": pooled.w2_top,
@@ -191,21 +200,15 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
                 .map(|k| neuron_shares(&sw.model, k))
                 .collect();
             let pooled = pool(&all, mu0);
-            rows.push(vec![
+            rows.push(share_row(
                 format!("P2 {} σ = {sigma}", sw.name()),
                 format!(
                     "{} seed(s) pooled{}",
                     sw.seeds,
                     if sigma == 0.0 { ", control" } else { "" }
                 ),
-                share_cell(&pooled.w1_top),
-                pval(pooled.w1_top.p_above),
-                format!("{:.3}", pooled.w1_weighted_top),
-                share_cell(&pooled.w1_opp),
-                share_cell(&pooled.w2_top),
-                pval(pooled.w2_top.p_above),
-                share_cell(&pooled.w2_opp),
-            ]);
+                &pooled,
+            ));
             pts.push((sigma, pooled));
         }
         numbers.insert(
