@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use tmcc_experiments::rundir::CHECKPOINT;
+use tmcc_lab::rundir::CHECKPOINT;
 use tmcc_model::checkpoint::Checkpoint;
 
 /// `path` itself, or `path/checkpoint.safetensors` when `path` is a directory.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tmcc_experiments::run::eval_model;
+use tmcc_lab::run::eval_model;
 
 use crate::common::load_checkpoint;
 use crate::device_arg::DeviceArg;

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tmcc_experiments::rundir::RunDir;
-use tmcc_experiments::sweep::{merge, Results, RESULTS_CSV, SWEEP_FILE};
+use tmcc_lab::rundir::RunDir;
+use tmcc_lab::sweep::{merge, Results, RESULTS_CSV, SWEEP_FILE};
 use tmcc_model::io::write_atomic;
 
 #[derive(clap::Args)]

@@ -17,13 +17,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tmcc_experiments::figures::{
+use tmcc_lab::figures::{
     default_sweep_x, loss_curve_chart, mixing_reference, model_response, panels, product_heatmaps,
     response_panel, sweep_chart, weight_panel,
 };
-use tmcc_experiments::run::Metrics;
-use tmcc_experiments::rundir::METRICS;
-use tmcc_experiments::sweep::{Results, RESULTS_JSON};
+use tmcc_lab::run::Metrics;
+use tmcc_lab::rundir::METRICS;
+use tmcc_lab::sweep::{Results, RESULTS_JSON};
 use tmcc_model::eval::FeatureClass;
 use tmcc_model::train::LogPoint;
 

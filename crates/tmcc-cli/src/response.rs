@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use tmcc_experiments::figures::model_response;
+use tmcc_lab::figures::model_response;
 use tmcc_model::eval::{FeatureClass, RESPONSE_TOLERANCE};
 
 use crate::common::load_checkpoint;

@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
-use tmcc_experiments::run::{eval_model, train, Metrics};
-use tmcc_experiments::rundir::{RunDir, METRICS};
-use tmcc_experiments::sweep::{groups, row, GroupRecord, Place, Results, Shard, Sweep, SWEEP_FILE};
+use tmcc_lab::run::{eval_model, train, Metrics};
+use tmcc_lab::rundir::{RunDir, METRICS};
+use tmcc_lab::sweep::{groups, row, GroupRecord, Place, Results, Shard, Sweep, SWEEP_FILE};
 use tmcc_model::io::write_atomic;
 
 use crate::common::interrupt_flag;
@@ -241,7 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     eprintln!(
         "wrote {} ({} rows: shard {shard}, runs {}..{} of {}) in {}",
         Path::new(&dir.path)
-            .join(tmcc_experiments::sweep::RESULTS_CSV)
+            .join(tmcc_lab::sweep::RESULTS_CSV)
             .display(),
         results.rows.len(),
         range.start,

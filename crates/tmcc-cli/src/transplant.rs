@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use tmcc_experiments::run::eval_model;
+use tmcc_lab::run::eval_model;
 
 use crate::device_arg::DeviceArg;
-use tmcc_experiments::rundir::RunDir;
-use tmcc_experiments::transplant::transplant;
+use tmcc_lab::rundir::RunDir;
+use tmcc_lab::transplant::transplant;
 use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::eval::InstanceEval;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 use tmcc_model::checkpoint::Checkpoint;
+use tmcc_model::Param;
 
 fn is_png(p: &Path) -> bool {
     std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -123,7 +124,7 @@ fn transplant_writes_a_model_and_a_same_stream_comparison() {
     assert_eq!(saved["instances"].as_array().unwrap().len(), 2);
     let ck = Checkpoint::<f32>::load(&out.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ck.model.cfg.variant.name(), "res_mlp");
-    assert_eq!(ck.model.layout.get("W1").unwrap().shape, vec![4, 8]);
+    assert_eq!(ck.model.layout.get(Param::W1).unwrap().shape, vec![4, 8]);
     // The comparison's numbers are what `tmcc eval` gives for either model.
     let eval = |dir: &Path| -> Value {
         serde_json::from_str(&stdout(ok(&tmcc(&["eval", s(dir), "--json"])))).unwrap()

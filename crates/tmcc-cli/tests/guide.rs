@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use tmcc_experiments::sweep::Sweep;
+use tmcc_lab::sweep::Sweep;
 
 fn guide() -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/guide.md");

@@ -134,6 +134,9 @@ pub trait Backend<T: Scalar>: Send + Sync {
     type Idx: Send + Sync;
 
     fn name(&self) -> &'static str;
+    /// Whether independent instances should run side by side on host threads, each in its
+    /// own buffers (the CPU), rather than all in one launch per operation (a GPU).
+    fn parallel_instances(&self) -> bool;
 
     fn zeros(&self, len: usize) -> Result<Self::Buf>;
     fn upload(&self, host: &[T]) -> Result<Self::Buf>;

@@ -23,6 +23,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::Config;
 use crate::io::{read, write_atomic};
+use crate::layout::Param;
 use crate::model::{Float, Model};
 use crate::Error;
 
@@ -43,8 +44,8 @@ fn to_bytes<T: Float>(v: impl Iterator<Item = T>) -> Vec<u8> {
 }
 
 /// The `[K, …]` values of one layout tensor, gathered from the flat `K × P` buffer.
-fn gather_slot<T: Float>(model: &Model<T>, name: &str) -> Option<Vec<T>> {
-    let slot = model.layout.get(name)?;
+fn gather_slot<T: Float>(model: &Model<T>, param: Param) -> Option<Vec<T>> {
+    let slot = model.layout.get(param)?;
     Some(
         (0..model.instances())
             .flat_map(|k| model.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
@@ -62,8 +63,12 @@ impl<T: Float> Checkpoint<T> {
         for slot in &m.layout.slots {
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            let vals = gather_slot(m, slot.name).expect("slot exists");
-            tensors.push((slot.name.to_string(), shape, to_bytes(vals.into_iter())));
+            let vals = gather_slot(m, slot.param).expect("slot exists");
+            tensors.push((
+                slot.param.name().to_string(),
+                shape,
+                to_bytes(vals.into_iter()),
+            ));
         }
         if let Some(e) = &m.embed {
             tensors.push(("W_E".into(), vec![k, d, f], to_bytes(e.iter().copied())));
@@ -157,7 +162,7 @@ impl<T: Float> Checkpoint<T> {
         for slot in model.layout.slots.clone() {
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            let vals = tensor(slot.name, &shape)?;
+            let vals = tensor(slot.param.name(), &shape)?;
             for inst in 0..k {
                 let dst = &mut model.params[inst * p_len + slot.offset..][..slot.len];
                 dst.copy_from_slice(&vals[inst * slot.len..(inst + 1) * slot.len]);

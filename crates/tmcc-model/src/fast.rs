@@ -57,6 +57,7 @@ use tmcc_kernels::{AdamSpec, Backend, Csr, Gemm, LossKind, LossSpec, Operand, Sp
 
 use crate::batch::HostBatch;
 use crate::config::{LossName, OutAct};
+use crate::layout::Param;
 use crate::model::{Float, Model};
 use crate::Error;
 
@@ -377,10 +378,10 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
             h,
             d,
             p_len,
-            off_w1: layout.offset("W1"),
-            off_b1: layout.get("b1").map(|s| s.offset),
-            off_w2: layout.get("W2").map(|s| s.offset),
-            off_b2: layout.get("b2").map(|s| s.offset),
+            off_w1: layout.offset(Param::W1),
+            off_b1: layout.get(Param::B1).map(|s| s.offset),
+            off_w2: layout.get(Param::W2).map(|s| s.offset),
+            off_b2: layout.get(Param::B2).map(|s| s.offset),
             embedded: model.embed.is_some(),
             out_relu,
             loss,
@@ -1081,7 +1082,7 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
 
     /// Whether the shards of a training step run side by side on rayon's threads (CPU).
     fn parallel_shards(&self) -> bool {
-        self.shards.len() > 1 && self.bk.name() == "cpu"
+        self.shards.len() > 1 && self.bk.parallel_instances()
     }
 
     /// One training step of every instance on `batch` (`K` instances × `pool`'s rows):
@@ -1293,7 +1294,7 @@ mod tests {
     fn both_gradients(cfg: &Config) -> (Vec<f64>, Vec<f64>) {
         let mut m = Model::<f64>::new(cfg).unwrap();
         for k in 0..cfg.instances {
-            for name in ["b1", "b2"] {
+            for name in [Param::B1, Param::B2] {
                 if let Some(s) = m.layout.get(name).cloned() {
                     for i in 0..s.len {
                         m.params[k * m.layout.len + s.offset + i] =

@@ -12,10 +12,35 @@
 
 use serde::Serialize;
 
+/// The trainable tensors of an instance (the table above); [`Param::name`] is the name a
+/// checkpoint stores it under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Param {
+    W1,
+    B1,
+    W2,
+    B2,
+}
+
+impl Param {
+    /// Every parameter, in layout order.
+    pub const ALL: [Param; 4] = [Param::W1, Param::B1, Param::W2, Param::B2];
+
+    /// The tensor's name in checkpoints (`W1`, `b1`, `W2`, `b2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::W1 => "W1",
+            Param::B1 => "b1",
+            Param::W2 => "W2",
+            Param::B2 => "b2",
+        }
+    }
+}
+
 /// One named tensor inside the flat buffer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Slot {
-    pub name: &'static str,
+    pub param: Param,
     pub shape: Vec<usize>,
     pub offset: usize,
     pub len: usize,
@@ -33,37 +58,38 @@ impl Layout {
     pub fn new(n_hidden: usize, d_in: usize, bias1: bool, tied: bool, bias2: bool) -> Self {
         let mut slots = Vec::new();
         let mut len = 0;
-        let mut push = |name, shape: Vec<usize>| {
+        let mut push = |param, shape: Vec<usize>| {
             let n = shape.iter().product();
             slots.push(Slot {
-                name,
+                param,
                 shape,
                 offset: len,
                 len: n,
             });
             len += n;
         };
-        push("W1", vec![n_hidden, d_in]);
+        push(Param::W1, vec![n_hidden, d_in]);
         if bias1 {
-            push("b1", vec![n_hidden]);
+            push(Param::B1, vec![n_hidden]);
         }
         if !tied {
-            push("W2", vec![d_in, n_hidden]);
+            push(Param::W2, vec![d_in, n_hidden]);
         }
         if bias2 {
-            push("b2", vec![d_in]);
+            push(Param::B2, vec![d_in]);
         }
         Self { slots, len }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Slot> {
-        self.slots.iter().find(|s| s.name == name)
+    /// The slot of `param`, or `None` when this model has no such tensor.
+    pub fn get(&self, param: Param) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.param == param)
     }
 
-    /// Offset of a tensor that must exist (a missing one is a bug in the caller).
-    pub fn offset(&self, name: &str) -> usize {
-        self.get(name)
-            .unwrap_or_else(|| panic!("layout has no tensor `{name}`"))
+    /// Offset of a tensor this model must have (a missing one is a bug in the caller).
+    pub fn offset(&self, param: Param) -> usize {
+        self.get(param)
+            .unwrap_or_else(|| panic!("this model has no tensor `{}`", param.name()))
             .offset
     }
 }
@@ -87,8 +113,8 @@ mod tests {
                 at += s.len;
             }
             assert_eq!(at, l.len);
-            assert_eq!(l.get("W2").is_none(), tied);
-            assert_eq!(l.get("b1").is_some(), b1);
+            assert_eq!(l.get(Param::W2).is_none(), tied);
+            assert_eq!(l.get(Param::B1).is_some(), b1);
         }
     }
 }

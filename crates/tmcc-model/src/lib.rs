@@ -18,6 +18,7 @@ pub mod reference;
 pub mod train;
 
 pub use config::{Config, ConfigError, Variant};
+pub use layout::Param;
 pub use model::{Float, Model};
 
 /// Errors of the model crate.

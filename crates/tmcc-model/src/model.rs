@@ -18,7 +18,7 @@ use tmcc_kernels::Scalar;
 
 use crate::config::{Config, ConfigError, Variant};
 use crate::init;
-use crate::layout::Layout;
+use crate::layout::{Layout, Param};
 
 /// The element types a model runs in; `f32` for training, `f64` for gradient checks.
 pub trait Float: Scalar + ndarray::LinalgScalar + ndarray::ScalarOperand {}
@@ -78,10 +78,17 @@ impl<T: Float> Model<T> {
         &self.params[k * self.layout.len..(k + 1) * self.layout.len]
     }
 
-    /// The named tensor of instance `k`.
-    pub fn tensor(&self, k: usize, name: &str) -> Option<&[T]> {
-        let s = self.layout.get(name)?;
+    /// Tensor `param` of instance `k` (`None` when the model has no such tensor).
+    pub fn tensor(&self, k: usize, param: Param) -> Option<&[T]> {
+        let s = self.layout.get(param)?;
         Some(&self.instance_params(k)[s.offset..s.offset + s.len])
+    }
+
+    /// Tensor `param` of instance `k`, writable.
+    pub fn tensor_mut(&mut self, k: usize, param: Param) -> Option<&mut [T]> {
+        let s = self.layout.get(param)?.clone();
+        let base = k * self.layout.len + s.offset;
+        Some(&mut self.params[base..base + s.len])
     }
 
     pub fn instance_embed(&self, k: usize) -> Option<&[T]> {

@@ -14,6 +14,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use crate::config::{LossName, OutAct};
+use crate::layout::Param;
 use crate::model::{Float, Model};
 
 /// Loss, output and (optionally) gradient of one instance on one dense batch.
@@ -48,15 +49,15 @@ pub fn forward_backward<T: Float>(
     let (f, h_dim, d) = (cfg.n_feat, cfg.n_hidden, cfg.d_in());
     let b = x.nrows();
     let r = T::from_f64(cfg.res_factor());
-    let mat = |name: &str, rows: usize, cols: usize| -> Option<Array2<T>> {
+    let mat = |param: Param, rows: usize, cols: usize| -> Option<Array2<T>> {
         model
-            .tensor(k, name)
+            .tensor(k, param)
             .map(|s| Array2::from_shape_vec((rows, cols), s.to_vec()).unwrap())
     };
-    let vec1 = |name: &str| model.tensor(k, name).map(|s| Array1::from_vec(s.to_vec()));
-    let w1 = mat("W1", h_dim, d).unwrap();
-    let w2 = mat("W2", d, h_dim).unwrap_or_else(|| w1.t().to_owned());
-    let (b1, b2) = (vec1("b1"), vec1("b2"));
+    let vec1 = |param: Param| model.tensor(k, param).map(|s| Array1::from_vec(s.to_vec()));
+    let w1 = mat(Param::W1, h_dim, d).expect("every model has W1");
+    let w2 = mat(Param::W2, d, h_dim).unwrap_or_else(|| w1.t().to_owned());
+    let (b1, b2) = (vec1(Param::B1), vec1(Param::B2));
     let emb = model
         .instance_embed(k)
         .map(|e| Array2::from_shape_vec((d, f), e.to_vec()).unwrap());
@@ -156,12 +157,11 @@ pub fn forward_backward<T: Float>(
     }
     let mut grads = vec![T::zero(); model.layout.len];
     for slot in &model.layout.slots {
-        let src: Vec<T> = match slot.name {
-            "W1" => dw1.iter().copied().collect(),
-            "b1" => db1.to_vec(),
-            "W2" => dw2.iter().copied().collect(),
-            "b2" => db2.to_vec(),
-            other => unreachable!("unknown tensor {other}"),
+        let src: Vec<T> = match slot.param {
+            Param::W1 => dw1.iter().copied().collect(),
+            Param::B1 => db1.to_vec(),
+            Param::W2 => dw2.iter().copied().collect(),
+            Param::B2 => db2.to_vec(),
         };
         grads[slot.offset..slot.offset + slot.len].copy_from_slice(&src);
     }

@@ -62,7 +62,11 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let k = cfg.instances;
         // On the CPU, instances train side by side, one shard each; a device backend
         // takes all instances in one shard (one launch per operation).
-        let shard = if bk.name() == "cpu" { CPU_SHARD } else { k };
+        let shard = if bk.parallel_instances() {
+            CPU_SHARD
+        } else {
+            k
+        };
         let fast = FastModel::new_sharded(bk, &model, shard, false)?;
         let pool = fast.workspace_pool(cfg.batch_size)?;
         model.params = Vec::new();
@@ -135,7 +139,7 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let (sampler, next) = (&mut self.sampler, &mut self.next);
         let (fast, pool, batch) = (&mut self.fast, &self.pool, &self.batch);
         let losses = want_loss.then_some(&mut self.losses[..]);
-        let ((), result) = if fast.bk.name() == "cpu" {
+        let ((), result) = if fast.bk.parallel_instances() {
             // On rayon's threads: the shards side by side, or one instance's large
             // products in two halves, while the other thread draws the next batch.
             rayon::join(

@@ -1,7 +1,7 @@
 //! The whole model on the CUDA backend against the CPU backend: forward (outputs, per-row
 //! losses, `∂L/∂out`), backward (gradients), one Adam step (parameters, moments) and 100
 //! training steps through `Trainer` (logged losses, final parameters), for `emb_res`,
-//! `mix` and `mlp` with both biases. Built with `--features cuda`.
+//! `mix` and `mlp` with both biases.
 //!
 //! One body ([`parity`]) per case, instantiated twice:
 //! * `cuda_vs_cpu_*`: `Cuda` against `Cpu`, small shapes and the seed setting
@@ -22,7 +22,6 @@
 //!
 //! plus, after 100 steps, a norm-wise relative difference `‖got − ref‖/‖ref‖ ≤ 1e-4` of
 //! the parameters. The worst element of every comparison is printed.
-#![cfg(feature = "cuda")]
 
 #[path = "../../tmcc-kernels/tests/naive/mod.rs"]
 mod naive;
@@ -35,7 +34,7 @@ use tmcc_model::fast::FastModel;
 use tmcc_model::init::{rng, Stream};
 use tmcc_model::optim::adam_spec;
 use tmcc_model::train::Trainer;
-use tmcc_model::Model;
+use tmcc_model::{Model, Param};
 
 #[derive(Clone, Copy, Debug)]
 struct Tol {
@@ -108,7 +107,7 @@ const PARAMS: Tol = Tol {
 /// Non-zero biases, so that their paths are exercised.
 fn perturb_biases(m: &mut Model<f32>) {
     for k in 0..m.instances() {
-        for name in ["b1", "b2"] {
+        for name in [Param::B1, Param::B2] {
             if let Some(s) = m.layout.get(name).cloned() {
                 let base = k * m.layout.len + s.offset;
                 for i in 0..s.len {

@@ -10,7 +10,7 @@ use common::*;
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use tmcc_model::config::{Config, Variant};
-use tmcc_model::{reference, Model};
+use tmcc_model::{reference, Model, Param};
 
 const EPS: f64 = 1e-6;
 
@@ -81,12 +81,12 @@ fn near_kink(offset: f64) -> (Model<f64>, Vec<f64>) {
     let x = first_batch::<f64>(&cfg).dense_instance(0);
     // pre[0, 0] = (W1 W_E x_0)_0 + b1_0: choose b1_0 so that it equals `offset`.
     let e = m.instance_embed(0).unwrap().to_vec();
-    let w1 = m.tensor(0, "W1").unwrap().to_vec();
+    let w1 = m.tensor(0, Param::W1).unwrap().to_vec();
     let u: Vec<f64> = (0..8)
         .map(|j| (0..5).map(|f| e[j * 5 + f] * x[f]).sum())
         .collect();
     let w1u: f64 = (0..8).map(|j| w1[j] * u[j]).sum();
-    let b1 = m.layout.offset("b1");
+    let b1 = m.layout.offset(Param::B1);
     m.params[b1] = offset - w1u;
     (m, x)
 }

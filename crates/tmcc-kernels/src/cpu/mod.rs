@@ -132,6 +132,9 @@ impl<T: Scalar> Backend<T> for Cpu {
     fn name(&self) -> &'static str {
         "cpu"
     }
+    fn parallel_instances(&self) -> bool {
+        true
+    }
     fn zeros(&self, len: usize) -> Result<Vec<T>> {
         Ok(vec![T::zero(); len])
     }

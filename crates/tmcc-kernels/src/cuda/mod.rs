@@ -220,6 +220,9 @@ impl Backend<f32> for Cuda {
     fn name(&self) -> &'static str {
         "cuda"
     }
+    fn parallel_instances(&self) -> bool {
+        false
+    }
     fn zeros(&self, len: usize) -> Result<CudaSlice<f32>> {
         if len == 0 {
             return empty(self.stream());
@@ -378,7 +381,7 @@ fn write<T: cudarc::driver::DeviceRepr>(
 
 pub(crate) use crate::bounds::{check_out, check_view};
 
-/// Device 0 for [`crate::cuda_available`], or the one-line reason it cannot be used.
+/// Device 0 for [`crate::device::cuda_available`], or the one-line reason it cannot be used.
 pub(crate) fn probe() -> std::result::Result<Cuda, String> {
     Cuda::new(0).map_err(|e| match e {
         KernelError::Device(msg) => msg,

@@ -105,6 +105,9 @@ impl Backend<f32> for Naive {
     fn name(&self) -> &'static str {
         "naive"
     }
+    fn parallel_instances(&self) -> bool {
+        false
+    }
     fn zeros(&self, len: usize) -> Result<Vec<f32>> {
         Ok(vec![0.0; len])
     }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use tmcc_model::batch::{HostBatch, Sampler};
 use tmcc_model::config::{Config, LossName, Mixing, OutAct, Variant};
 use tmcc_model::init::{rng, Stream};
-use tmcc_model::{reference, Float, Model};
+use tmcc_model::{reference, Float, Model, Param};
 
 /// A small config of any variant, loss, bias, tying, output activation and mixing.
 pub fn arb_config() -> impl Strategy<Value = Config> {
@@ -73,7 +73,7 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
 /// Makes the biases non-zero so that their paths are exercised.
 pub fn perturb_biases<T: Float>(m: &mut Model<T>) {
     for k in 0..m.instances() {
-        for name in ["b1", "b2"] {
+        for name in [Param::B1, Param::B2] {
             if let Some(s) = m.layout.get(name).cloned() {
                 let base = k * m.layout.len + s.offset;
                 for i in 0..s.len {

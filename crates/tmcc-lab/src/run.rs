@@ -1,16 +1,13 @@
 //! One training run of `K` instances: train, evaluate on the fixed stream, and collect the
 //! numbers a researcher keeps (loss curve, final loss, loss/naive with its standard error).
 //!
-//! Runs train and evaluate on a [`Device`]: the CPU backend, or (cargo feature `cuda`) a
-//! CUDA device, all `K` instances in one shard there. The same config and seed give the
+//! Runs train and evaluate on a [`Device`]: the CPU backend, or a CUDA device (all `K`
+//! instances in one launch per operation there). The same config and seed give the
 //! same numbers on the same device; the CPU and a GPU agree to rounding.
 
 use serde::{Deserialize, Serialize};
-use tmcc_kernels::cpu::Cpu;
-#[cfg(feature = "cuda")]
-use tmcc_kernels::cuda::Cuda;
-pub use tmcc_kernels::DeviceChoice;
-use tmcc_kernels::{Backend, DeviceKind};
+use tmcc_kernels::{Backend, OnBackend};
+pub use tmcc_kernels::{Device, DeviceChoice};
 use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::eval::{evaluate, InstanceEval};
 use tmcc_model::fast::FastModel;
@@ -45,42 +42,6 @@ pub struct Progress<'a> {
     pub loss: &'a [f64],
 }
 
-/// Where runs train and evaluate.
-#[derive(Clone, Debug, Default)]
-pub enum Device {
-    #[default]
-    Cpu,
-    #[cfg(feature = "cuda")]
-    Cuda(Cuda),
-}
-
-impl Device {
-    /// Resolves `--device`: `auto` gives CUDA where a device can be used, else the CPU with
-    /// a line saying why (for the caller to log); `cuda` without a usable device is `Err`
-    /// with the reason, in one line.
-    pub fn select(choice: DeviceChoice) -> Result<(Self, Option<String>), String> {
-        let (kind, note) = choice.resolve()?;
-        match kind {
-            DeviceKind::Cpu => Ok((Self::Cpu, note)),
-            #[cfg(feature = "cuda")]
-            DeviceKind::Cuda => Cuda::new(0)
-                .map(|c| (Self::Cuda(c), note))
-                .map_err(|e| format!("--device {choice}: {e}")),
-            #[cfg(not(feature = "cuda"))]
-            DeviceKind::Cuda => unreachable!("CUDA resolves only with the `cuda` feature"),
-        }
-    }
-
-    /// One line naming the device, for logs and reports.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Cpu => format!("cpu ({} rayon threads)", rayon::current_num_threads()),
-            #[cfg(feature = "cuda")]
-            Self::Cuda(c) => format!("cuda: {}", c.describe()),
-        }
-    }
-}
-
 /// What an observer of a running training can read, on any backend.
 pub trait RunState {
     /// The full training state (parameters, Adam moments, step, data-stream positions).
@@ -112,10 +73,24 @@ pub fn train(
     resume: Option<&Checkpoint<f32>>,
     observe: impl FnMut(&Progress, &dyn RunState) -> Result<bool, Error>,
 ) -> Result<Trained, Error> {
-    match device {
-        Device::Cpu => train_on(Cpu, model, resume, observe),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(c) => train_on(c.clone(), model, resume, observe),
+    device.run(TrainOn {
+        model,
+        resume,
+        observe,
+    })
+}
+
+/// [`train`] on one backend.
+struct TrainOn<'a, O> {
+    model: Model<f32>,
+    resume: Option<&'a Checkpoint<f32>>,
+    observe: O,
+}
+
+impl<O: FnMut(&Progress, &dyn RunState) -> Result<bool, Error>> OnBackend for TrainOn<'_, O> {
+    type Output = Result<Trained, Error>;
+    fn run<Bk: Backend<f32> + Clone>(self, bk: Bk) -> Self::Output {
+        train_on(bk, self.model, self.resume, self.observe)
     }
 }
 
@@ -164,14 +139,20 @@ pub fn eval_model(
     samples: usize,
     ps: Option<&[f64]>,
 ) -> Result<Vec<InstanceEval>, Error> {
-    match device {
-        Device::Cpu => evaluate(&mut FastModel::new(Cpu, model)?, &model.cfg, samples, ps),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(c) => evaluate(
-            &mut FastModel::new(c.clone(), model)?,
-            &model.cfg,
-            samples,
-            ps,
-        ),
+    device.run(EvalOn { model, samples, ps })
+}
+
+/// [`eval_model`] on one backend.
+struct EvalOn<'a> {
+    model: &'a Model<f32>,
+    samples: usize,
+    ps: Option<&'a [f64]>,
+}
+
+impl OnBackend for EvalOn<'_> {
+    type Output = Result<Vec<InstanceEval>, Error>;
+    fn run<Bk: Backend<f32> + Clone>(self, bk: Bk) -> Self::Output {
+        let m = self.model;
+        evaluate(&mut FastModel::new(bk, m)?, &m.cfg, self.samples, self.ps)
     }
 }

@@ -7,7 +7,7 @@
 //! residual noise `N x` (`W_EᵀW_E = I + N`), which becomes the clean `r·x`.
 
 use tmcc_model::config::Variant;
-use tmcc_model::{Config, Error, Model};
+use tmcc_model::{Config, Error, Model, Param};
 
 /// The `res_mlp` (or `mlp` for `emb_mlp`) that `model`'s weights become without the
 /// embedding; every instance is transplanted.
@@ -32,7 +32,7 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
     let (f, h, d) = (cfg.n_feat, cfg.n_hidden, cfg.d_emb);
     for k in 0..model.instances() {
         let e = model.instance_embed(k).expect("embedding variant");
-        let w1 = model.tensor(k, "W1").expect("W1");
+        let w1 = model.tensor(k, Param::W1).expect("W1");
         // W1' (H×F) = W1 (H×D) · W_E (D×F)
         let mut w1p = vec![0.0f32; h * f];
         for i in 0..h {
@@ -43,15 +43,13 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
                 }
             }
         }
-        let p_len = out.layout.len;
-        let dst = &mut out.params[k * p_len..(k + 1) * p_len];
-        let put =
-            |dst: &mut [f32], name: &str, vals: &[f32], layout: &tmcc_model::layout::Layout| {
-                let s = layout.get(name).expect("tensor in layout");
-                dst[s.offset..s.offset + s.len].copy_from_slice(vals);
-            };
-        put(dst, "W1", &w1p, &out.layout);
-        if let Some(w2) = model.tensor(k, "W2") {
+        let mut put = |param: Param, vals: &[f32]| {
+            out.tensor_mut(k, param)
+                .expect("the transplanted model has the same tensors")
+                .copy_from_slice(vals)
+        };
+        put(Param::W1, &w1p);
+        if let Some(w2) = model.tensor(k, Param::W2) {
             // W2' (F×H) = W_Eᵀ (F×D) · W2 (D×H)
             let mut w2p = vec![0.0f32; f * h];
             for j in 0..d {
@@ -62,16 +60,16 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
                     }
                 }
             }
-            put(dst, "W2", &w2p, &out.layout);
+            put(Param::W2, &w2p);
         }
-        if let Some(b1) = model.tensor(k, "b1") {
-            put(dst, "b1", b1, &out.layout);
+        if let Some(b1) = model.tensor(k, Param::B1) {
+            put(Param::B1, b1);
         }
-        if let Some(b2) = model.tensor(k, "b2") {
+        if let Some(b2) = model.tensor(k, Param::B2) {
             let b2p: Vec<f32> = (0..f)
                 .map(|c| (0..d).map(|j| e[j * f + c] * b2[j]).sum())
                 .collect();
-            put(dst, "b2", &b2p, &out.layout);
+            put(Param::B2, &b2p);
         }
     }
     Ok(out)

@@ -29,7 +29,7 @@
 //!   The MLP is `W1 = W_in`, `W2 = W_out`: since `W_in ≥ 0`, `ReLU(W_in·x) = W_in·x` for `x ≥ 0`, so on
 //!   positive inputs the MLP outputs `W_out·W_in·x ≈ A·x`, the target.
 
-use tmcc_model::{Config, Model};
+use tmcc_model::{Config, Model, Param};
 
 use crate::eigen::{frobenius, matmul, solve_spd, svd, transpose};
 use crate::Error;
@@ -244,8 +244,11 @@ pub fn to_model(cfg: &Config, weights: &[Weights]) -> Result<Model<f32>, Error> 
     let mut model = Model::<f32>::new(&cfg).map_err(tmcc_model::Error::from)?;
     let (f, h) = (cfg.n_feat, cfg.n_hidden);
     let len = model.layout.len;
-    let (o1, o2) = (model.layout.offset("W1"), model.layout.offset("W2"));
-    let ob2 = model.layout.get("b2").map(|s| s.offset);
+    let (o1, o2) = (
+        model.layout.offset(Param::W1),
+        model.layout.offset(Param::W2),
+    );
+    let ob2 = model.layout.get(Param::B2).map(|s| s.offset);
     for (k, w) in weights.iter().enumerate() {
         if w.w1.len() != h * f || w.w2.len() != f * h {
             return Err(Error::Other("baseline weights have the wrong shape".into()));

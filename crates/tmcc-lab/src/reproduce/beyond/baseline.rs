@@ -364,7 +364,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
     let markdown = format!(
         "Baselines (no training; weights written from M, evaluated by the same code on the same \
          stream as the trained models, on {} samples at p ≤ 0.1 and {} above — see \
-         `crates/tmcc-experiments/src/baselines.rs`): *naive* (neuron j reads and writes \
+         `crates/tmcc-lab/src/baselines.rs`): *naive* (neuron j reads and writes \
          feature j < H; the mixing term not attempted, so its loss includes the whole mixing \
          error and can lie above the naive *line*); *naive + offset* (plus the best constant \
          p/4 on the uncomputed features); *SVD* (top-H singular triples of A, sign of each pair \

@@ -16,7 +16,7 @@
 //! `H/F` with p < 0.01.
 
 use serde_json::json;
-use tmcc_model::Model;
+use tmcc_model::{Model, Param};
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
 use super::super::ctx::{ClaimResult, Ctx};
@@ -49,13 +49,13 @@ pub fn neuron_shares(model: &Model<f32>, k: usize) -> NeuronShares {
     let m_eff: Vec<f64> = mixing_f64(model, k).iter().map(|v| scale * v).collect();
     let eigen = sym_eigen(&symmetric_part(&m_eff, f), f);
     let w1: Vec<f64> = model
-        .tensor(k, "W1")
+        .tensor(k, Param::W1)
         .expect("W1")
         .iter()
         .map(|&v| v as f64)
         .collect();
     let w2: Vec<f64> = model
-        .tensor(k, "W2")
+        .tensor(k, Param::W2)
         .expect("W2")
         .iter()
         .map(|&v| v as f64)
@@ -164,7 +164,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
         // eigenvectors of M_eff, j = 1..F: a random direction gives j/F.
         let w1: Vec<f64> = c
             .model
-            .tensor(c.j01, "W1")
+            .tensor(c.j01, Param::W1)
             .expect("W1")
             .iter()
             .map(|&v| v as f64)

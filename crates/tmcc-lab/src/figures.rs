@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use tmcc_model::eval::{response_grid, FeatureResponse};
-use tmcc_model::Model;
+use tmcc_model::{Model, Param};
 use tmcc_plot::{grid_of_line_charts, HLine, LineChart, Series, SeriesStyle};
 
 use crate::transplant::transplant;
@@ -50,8 +50,8 @@ pub fn weight_norms(model: &Model<f32>, k: usize) -> Result<(Vec<f64>, Vec<f64>)
         model.clone()
     };
     let (f, h) = (feat.cfg.n_feat, feat.cfg.n_hidden);
-    let w1 = feat.tensor(k, "W1").expect("W1");
-    let w2: Vec<f32> = match feat.tensor(k, "W2") {
+    let w1 = feat.tensor(k, Param::W1).expect("W1");
+    let w2: Vec<f32> = match feat.tensor(k, Param::W2) {
         Some(w2) => w2.to_vec(),
         None => (0..f * h).map(|i| w1[(i % h) * f + i / h]).collect(),
     };
@@ -173,8 +173,8 @@ pub fn feature_product(model: &Model<f32>, k: usize) -> Result<Vec<f64>, Error> 
         model.clone()
     };
     let (f, h) = (feat.cfg.n_feat, feat.cfg.n_hidden);
-    let w1 = feat.tensor(k, "W1").expect("W1");
-    let w2 = |a: usize, j: usize| match feat.tensor(k, "W2") {
+    let w1 = feat.tensor(k, Param::W1).expect("W1");
+    let w2 = |a: usize, j: usize| match feat.tensor(k, Param::W2) {
         Some(w2) => w2[a * h + j] as f64,
         None => w1[j * f + a] as f64,
     };
