@@ -3,7 +3,7 @@
 //
 //   gather:  Y[row, j] = beta*Y[row, j] + sum_{(f,v) in row} v * T_k[f*trs + j*tcs]
 //   scatter: T_k[f*trs + j*tcs] += sum_{rows b of k} v_bf * Y[row, j]      (atomicAdd)
-//   loss:    row_loss[row] = scale * sum_c imp_c * l(out[row, c] - y_c),  y = ReLU(x) + r*x
+//   loss:    row_loss[row] = scale * sum_c imp_c * l(out[row, c] - y[row, c]), y sparse labels (CSR)
 //            dout[row, c]  = scale * imp_c * l'(out[row, c] - y_c)
 //
 // with T_k = table + t_off + k*t_stride and k = row / B. Each warp owns one row (blocks of
@@ -86,7 +86,7 @@ __device__ __forceinline__ void loss_row(
     u64 rows, u64 cols, const float* __restrict__ out,
     const unsigned int* __restrict__ row_ptr, const unsigned int* __restrict__ col,
     const float* __restrict__ val, u64 nnz, const float* __restrict__ imp,
-    float res_factor, float scale, float* __restrict__ row_loss, float* dout, int want_grad)
+    float scale, float* __restrict__ row_loss, float* dout, int want_grad)
 {
     __shared__ float label[ROWS_PER_BLOCK][32];
     __shared__ int active[ROWS_PER_BLOCK][32];
@@ -121,8 +121,7 @@ __device__ __forceinline__ void loss_row(
             const float oc = o[c];
             float err = oc;
             if (active[w][lane]) {
-                const float v = label[w][lane];
-                err = oc - ((v > 0.0f ? v : 0.0f) + res_factor * v);
+                err = oc - label[w][lane];
             }
             const float wc = imp[c];
             float l, g;
@@ -148,12 +147,12 @@ extern "C" __global__ void __launch_bounds__(256) loss_f32(
     int kind, u64 rows, u64 cols, const float* __restrict__ out,
     const unsigned int* __restrict__ row_ptr, const unsigned int* __restrict__ col,
     const float* __restrict__ val, u64 nnz, const float* __restrict__ imp,
-    float res_factor, float scale, float* __restrict__ row_loss, float* dout, int want_grad)
+    float scale, float* __restrict__ row_loss, float* dout, int want_grad)
 {
     if (kind == 1)
-        loss_row<1>(rows, cols, out, row_ptr, col, val, nnz, imp, res_factor, scale,
+        loss_row<1>(rows, cols, out, row_ptr, col, val, nnz, imp, scale,
                     row_loss, dout, want_grad);
     else
-        loss_row<0>(rows, cols, out, row_ptr, col, val, nnz, imp, res_factor, scale,
+        loss_row<0>(rows, cols, out, row_ptr, col, val, nnz, imp, scale,
                     row_loss, dout, want_grad);
 }

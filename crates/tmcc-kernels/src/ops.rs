@@ -9,10 +9,12 @@
 //! | `col_sum` | `c ← Σ_b Y[b,:]` |
 //! | `relu` / `relu_mask` | `h = max(pre, 0)` / `g ← g ⊙ [pre > 0]` (whole buffers) |
 //! | `axpy` | `y ← y + α·x` (whole buffers) |
-//! | `loss` | per-sample loss of `out` against `y = ReLU(x) + r·x`, and `∂L/∂out` |
+//! | `loss` | per-sample loss of `out` against sparse labels `y`, and `∂L/∂out` |
 //! | `adam` | one Adam / AdamW update of every element |
 //!
-//! A sparse batch `x` is a CSR matrix of `K·B` rows (instance-major) over `F` columns.
+//! A sparse batch `x` is a CSR matrix of `K·B` rows (instance-major) over `F` columns; so
+//! are the labels `y` of the loss. The kernels know no task: the model crate computes the
+//! labels (`tmcc_model::task`) and hands them over as such a matrix.
 
 use crate::{Result, Scalar};
 
@@ -103,12 +105,12 @@ pub enum LossKind {
     L1,
 }
 
-/// `loss_b = scale · Σ_f imp_f · ℓ(out_bf − y_bf)` with `y = ReLU(x) + r·x`, and
-/// `∂(Σ_b loss_b)/∂out` (the batch mean is taken by choosing `scale = 1/(B·F)`).
+/// `loss_b = scale · Σ_f imp_f · ℓ(out_bf − y_bf)` with sparse labels `y` (0 away from
+/// their stored cells), and `∂(Σ_b loss_b)/∂out` (the batch mean is taken by choosing
+/// `scale = 1/(B·F)`).
 #[derive(Clone, Copy, Debug)]
 pub struct LossSpec<T> {
     pub kind: LossKind,
-    pub res_factor: T,
     pub scale: T,
 }
 
@@ -185,13 +187,14 @@ pub trait Backend<T: Scalar>: Send + Sync {
     fn relu(&self, pre: &Self::Buf, h: &mut Self::Buf) -> Result<()>;
     fn relu_mask(&self, pre: &Self::Buf, grad: &mut Self::Buf) -> Result<()>;
     fn axpy(&self, alpha: T, x: &Self::Buf, y: &mut Self::Buf) -> Result<()>;
-    /// Per-sample losses into `row_loss` (`K·B`) and, if given, `∂/∂out` into `dout`
-    /// (`K×B×F`, overwritten). `importance` has `F` entries shared by all instances.
+    /// Per-sample losses of `out` (`K×B×F`) against the labels `y` (CSR, `K·B` rows of
+    /// `F`) into `row_loss` (`K·B`) and, if given, `∂/∂out` into `dout` (`K×B×F`,
+    /// overwritten). `importance` has `F` entries shared by all instances.
     fn loss(
         &self,
         spec: &LossSpec<T>,
         out: &Self::Buf,
-        x: &Csr<Self::Idx, Self::Buf>,
+        y: &Csr<Self::Idx, Self::Buf>,
         importance: &Self::Buf,
         row_loss: &mut Self::Buf,
         dout: Option<&mut Self::Buf>,

@@ -18,19 +18,12 @@
 //! | one-rounding element-wise ops (relu, mask, axpy, add_bias, fill, dout) | 1e-6 | 1e-6 |
 //! | Adam (parameters and moments after one step) | 1e-6 | 1e-5 |
 
-mod naive;
-
-use naive::{HostCsr, Naive, Rng};
 use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::{
     AdamSpec, Backend, Gemm, KernelError, LossKind, LossSpec, Operand, SparseSpec, View,
 };
-
-#[derive(Clone, Copy, Debug)]
-struct Tol {
-    atol: f32,
-    rtol: f32,
-}
+use tmcc_testkit::naive::{HostCsr, Naive, Rng};
+use tmcc_testkit::Tol;
 
 const PRODUCT: Tol = Tol {
     atol: 1e-5,
@@ -49,42 +42,9 @@ const ADAM: Tol = Tol {
     rtol: 1e-5,
 };
 
-/// Asserts `got ≈ want` element-wise and prints the worst element.
+/// Asserts `got ≈ want` element-wise (unit scale) and prints the worst element.
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    let mut worst: Option<(usize, f32)> = None;
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let allowed = tol.atol + tol.rtol * w.abs();
-        let ratio = if g == w {
-            0.0
-        } else {
-            let d = (g - w).abs();
-            if d.is_nan() {
-                f32::INFINITY
-            } else {
-                d / allowed
-            }
-        };
-        if worst.is_none_or(|(_, r)| ratio > r) {
-            worst = Some((i, ratio));
-        }
-    }
-    let Some((i, ratio)) = worst else {
-        eprintln!("{what}: empty");
-        return;
-    };
-    let (g, w) = (got[i], want[i]);
-    let msg = format!(
-        "{what}: worst element {i} of {}: got {g:e}, want {w:e}, |diff| {:.3e}, allowed {:.3e} \
-         (atol {:e} + rtol {:e}·|ref|), ratio {ratio:.3}",
-        got.len(),
-        (g - w).abs(),
-        tol.atol + tol.rtol * w.abs(),
-        tol.atol,
-        tol.rtol
-    );
-    eprintln!("{msg}");
-    assert!(ratio <= 1.0, "{msg}");
+    tmcc_testkit::assert_close(what, got, want, 1.0, tol)
 }
 
 fn up<B: Backend<f32>>(bk: &B, host: &[f32]) -> B::Buf {
@@ -513,7 +473,6 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
     let mut rng = Rng(9);
     let (k, bsz, f) = (2, 45, 70);
     let x = HostCsr::random(&mut rng, k, bsz, f, 0.1);
-    let (xb, xr) = (x.upload(bk), x.upload(reference));
     let imp = rng.vec(f, 0.5, 2.0);
     let scale = 1.0 / (bsz * f) as f32;
     for (kind, r) in [
@@ -542,11 +501,13 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
                 zero_cells.push(c);
             }
         }
-        let spec = LossSpec {
-            kind,
-            res_factor: r,
-            scale,
+        // The labels y = ReLU(x) + r·x of the TMCC task, as the sparse matrix the kernel takes.
+        let y = HostCsr {
+            val: x.val.iter().map(|&v| v.max(0.0) + r * v).collect(),
+            ..x.clone()
         };
+        let (yb, yr) = (y.upload(bk), y.upload(reference));
+        let spec = LossSpec { kind, scale };
         let nan = vec![f32::NAN; k * bsz * f];
         let (ob, or) = (up(bk, &out), up(reference, &out));
         let (ib, ir) = (up(bk, &imp), up(reference, &imp));
@@ -555,10 +516,10 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
             reference.zeros(k * bsz).unwrap(),
         );
         let (mut db, mut dr) = (up(bk, &nan), up(reference, &nan));
-        bk.loss(&spec, &ob, &xb, &ib, &mut lb, Some(&mut db))
+        bk.loss(&spec, &ob, &yb, &ib, &mut lb, Some(&mut db))
             .unwrap();
         reference
-            .loss(&spec, &or, &xr, &ir, &mut lr, Some(&mut dr))
+            .loss(&spec, &or, &yr, &ir, &mut lr, Some(&mut dr))
             .unwrap();
         let what = format!("loss {kind:?} r={r}");
         // Row losses are O(scale); compare them relative to the batch loss scale.
@@ -582,7 +543,7 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
         }
         // Without a gradient: the same losses.
         let mut lb2 = bk.zeros(k * bsz).unwrap();
-        bk.loss(&spec, &ob, &xb, &ib, &mut lb2, None).unwrap();
+        bk.loss(&spec, &ob, &yb, &ib, &mut lb2, None).unwrap();
         assert_eq!(down(bk, &lb2), down(bk, &lb), "{what}: losses without dout");
     }
 }
@@ -729,7 +690,6 @@ fn bad_arguments_are_errors<B: Backend<f32>, R: Backend<f32>>(bk: &B, _reference
     oob(bk.axpy(1.0, &buf(5), &mut buf(6)), "axpy lengths");
     let ls = LossSpec {
         kind: LossKind::L2,
-        res_factor: 1.0,
         scale: 1.0,
     };
     let out = buf(48);
@@ -829,7 +789,6 @@ fn empty_operations<B: Backend<f32>, R: Backend<f32>>(bk: &B, _reference: &R) {
         .unwrap();
     let ls = LossSpec {
         kind: LossKind::L1,
-        res_factor: 1.0,
         scale: 1.0,
     };
     bk.loss(

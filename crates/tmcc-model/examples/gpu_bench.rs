@@ -118,7 +118,7 @@ fn measure<B: Backend<f32> + Clone>(
     let mut batch = HostBatch::default();
     sampler.sample(cfg.batch_size, cfg.n_feat, &mut batch);
     fast.load_batch(&mut ws, &batch).map_err(err)?;
-    sync(&fast.bk);
+    sync(fast.bk());
     let setup = t_setup.elapsed().as_secs_f64();
     let scale = 1.0 / (cfg.batch_size * cfg.n_feat) as f32;
     let spec = adam_spec::<f32>(&cfg, 0);
@@ -130,17 +130,17 @@ fn measure<B: Backend<f32> + Clone>(
         fast.adam_step(&spec).map_err(err)
     };
     device_step(&mut fast, &mut ws)?; // warm-up
-    sync(&fast.bk);
+    sync(fast.bk());
     let t0 = Instant::now();
     let mut n = 0u32;
     while n < 3 || (t0.elapsed().as_secs_f64() < seconds && n < 1000) {
         device_step(&mut fast, &mut ws)?;
         n += 1;
         if n.is_multiple_of(8) {
-            sync(&fast.bk);
+            sync(fast.bk());
         }
     }
-    sync(&fast.bk);
+    sync(fast.bk());
     let device = n as f64 / t0.elapsed().as_secs_f64();
     // The training loop of `Trainer::step`: a fresh batch for every instance each step.
     // (Written out here so that one `FastModel` serves both measurements: building one
@@ -153,7 +153,7 @@ fn measure<B: Backend<f32> + Clone>(
         device_step(&mut fast, &mut ws)?;
         n += 1;
     }
-    sync(&fast.bk);
+    sync(fast.bk());
     let trainer = n as f64 / t0.elapsed().as_secs_f64();
     Ok((setup, trainer, device))
 }

@@ -6,9 +6,10 @@
 //! `seed_per_instance[k]` (default `seed + k`), probability `p_per_instance[k]` (default
 //! `p`) and mixing magnitude `sigma_per_instance[k]` (default `sigma`).
 
+use crate::task::Task;
 use serde::{Deserialize, Serialize};
 
-/// Which member of the model family (SCIENCE.md, "Named variants").
+/// Which member of the model family (docs/science.md#named-variants).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {
@@ -228,6 +229,19 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// A TOML syntax error in the document `text`, on one line with its line number (the
+    /// field is `<toml>`): every TOML file tmcc reads reports its syntax errors this way.
+    pub fn toml_syntax(text: &str, e: &toml::de::Error) -> Self {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .unwrap_or(0);
+        Self::new(
+            "<toml>",
+            format!("syntax error at line {line}: {}", e.message().trim()),
+        )
+    }
 }
 
 fn check(ok: bool, field: &str, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
@@ -298,16 +312,8 @@ impl Config {
     /// Parses a TOML document of fields over the defaults. Errors name the field (or the
     /// line of a syntax error) on one line.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-                .unwrap_or(0);
-            ConfigError::new(
-                "<toml>",
-                format!("syntax error at line {line}: {}", e.message().trim()),
-            )
-        })?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::toml_syntax(text, &e))?;
         let mut cfg = Config::default();
         for (k, v) in table {
             cfg.set(&k, v)?;
@@ -357,19 +363,14 @@ impl Config {
         self.importance.get(f).copied().unwrap_or(1.0)
     }
 
-    /// Loss of the naive model at probability `p`: the `n_hidden` most important features
-    /// computed exactly, the rest output 0 (beyond the residual), per feature and sample:
-    /// `p·E[ℓ(ReLU(u))]·Σ_{uncomputed} imp_f / F` with `E[ReLU(u)²] = 1/6` (L2) and
-    /// `E[ReLU(u)] = 1/4` (L1), `u ~ U[-1, 1]`.
+    /// The task this config trains on ([`Task`]: labels, loss, importance).
+    pub fn task(&self) -> Task {
+        Task::of(self)
+    }
+
+    /// Loss of the naive model at probability `p` ([`Task::naive_loss`] with `n_hidden`).
     pub fn naive_loss(&self, p: f64) -> f64 {
-        let mut imp: Vec<f64> = (0..self.n_feat).map(|f| self.importance_of(f)).collect();
-        imp.sort_by(|a, b| b.total_cmp(a));
-        let uncomputed: f64 = imp.iter().skip(self.n_hidden).sum();
-        let moment = match self.loss {
-            LossName::L2 => 1.0 / 6.0,
-            LossName::L1 => 0.25,
-        };
-        p * moment * uncomputed / self.n_feat as f64
+        self.task().naive_loss(self.n_hidden, p)
     }
 
     /// Checks every field; the first violation is returned.

@@ -45,7 +45,7 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
     samples: usize,
     ps: Option<&[f64]>,
 ) -> Result<Vec<InstanceEval>, Error> {
-    let k = fast.k;
+    let k = fast.instances();
     let ps: Vec<f64> = match ps {
         Some(ps) if ps.len() == k => ps.to_vec(),
         Some(ps) => {
@@ -79,7 +79,7 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
         sampler.sample(n, f, &mut batch);
         fast.load_batch(&mut ws, &batch)?;
         fast.forward(&mut ws, scale, false)?;
-        let rl = fast.bk.read(&ws.row_loss)?;
+        let rl = fast.bk().read(&ws.row_loss)?;
         for (i, chunk) in rl.chunks_exact(n).enumerate() {
             for v in chunk {
                 let v = v.as_f64();
@@ -168,7 +168,7 @@ pub fn response<T: Float, Bk: Backend<T>>(
     cfg: &Config,
     points: usize,
 ) -> Result<Vec<Vec<FeatureResponse>>, Error> {
-    let (k, f) = (fast.k, cfg.n_feat);
+    let (k, f) = (fast.instances(), cfg.n_feat);
     let v = response_grid(points);
     let rows = f * points;
     let mut dense = vec![T::zero(); k * rows * f];
@@ -183,7 +183,7 @@ pub fn response<T: Float, Bk: Backend<T>>(
     let mut ws = fast.workspace(rows)?;
     fast.load_batch(&mut ws, &batch)?;
     fast.forward(&mut ws, T::one(), false)?;
-    let out = fast.bk.read(fast.output(&ws))?;
+    let out = fast.bk().read(fast.output(&ws))?;
     let r = if cfg.variant.has_residual() {
         cfg.res_factor()
     } else {

@@ -1,6 +1,7 @@
-//! The TMCC model family (SCIENCE.md): configuration, parameter layout, sparse batches,
-//! the dense reference path and the fast backend path with hand-written backward passes,
-//! Adam/AdamW with schedules, the training loop, evaluation and checkpoints.
+//! The TMCC model family (docs/science.md#model-family): configuration, the task (labels,
+//! loss, importance), parameter layout, sparse batches, the dense reference path and the
+//! fast backend path with hand-written backward passes, Adam/AdamW with schedules, the
+//! training loop, evaluation and checkpoints.
 //!
 //! Shape letters: `K` instances, `B` batch, `F` features, `H` hidden, `D` input width.
 
@@ -15,11 +16,13 @@ pub mod layout;
 pub mod model;
 pub mod optim;
 pub mod reference;
+pub mod task;
 pub mod train;
 
 pub use config::{Config, ConfigError, Variant};
 pub use layout::Param;
 pub use model::{Float, Model};
+pub use task::Task;
 
 /// Errors of the model crate.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,9 @@ pub enum Error {
     Kernel(#[from] tmcc_kernels::KernelError),
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A request the model's state cannot answer (e.g. gradients it does not keep).
+    #[error("{0}")]
+    State(String),
     #[error("loss became {value} at step {step} (instance {instance}); training stopped")]
     NonFinite {
         step: u64,

@@ -1,6 +1,6 @@
 //! The host-side model: `K` instances of one shape, each with its flat parameters, its
 //! fixed embedding `W_E` (`D×F`) and its unscaled mixing matrix `M` (`F×F`), all drawn
-//! from the instance's seed. The maths of the family (SCIENCE.md):
+//! from the instance's seed. The maths of the family (docs/science.md#model-family):
 //!
 //! ```text
 //! u = W_E x            (or u = x)

@@ -1,5 +1,5 @@
 //! The plain dense reference path, one instance at a time, written as the maths reads
-//! (SCIENCE.md). Slow (it forms the `B×D` products) and easy to check; the fast path and
+//! (docs/science.md#model-family). Slow (it forms the `B×D` products) and easy to check; the fast path and
 //! every backend are tested against it.
 //!
 //! Shapes: `x`, `y`, `out`: `B×F`; `u`, `s`: `B×D`; `pre`, `h`: `B×H`;
@@ -92,9 +92,10 @@ pub fn forward_backward<T: Float>(
         OutAct::Identity => z.clone(),
         OutAct::Relu => relu(&z),
     };
-    let y = relu(&x.to_owned()) + &x.mapv(|v| v * r);
+    let task = cfg.task();
+    let y = x.mapv(|v| task.label(v));
     let err = &out - &y;
-    let imp = Array1::from_iter((0..f).map(|i| T::from_f64(cfg.importance_of(i))));
+    let imp = Array1::from_vec(task.importance_as::<T>());
     let scale = T::one() / T::from_f64((b * f) as f64);
     let elem_loss = match cfg.loss {
         LossName::L2 => err.mapv(|e| e * e),

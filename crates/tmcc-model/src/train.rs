@@ -47,9 +47,10 @@ pub struct Trainer<T: Float, Bk: Backend<T>> {
     pub step: u64,
 }
 
-/// Instances per shard of a CPU trainer: one, so that each instance's step runs whole on
-/// one thread with its working set in cache (see [`crate::fast`]).
-pub const CPU_SHARD: usize = 1;
+/// Instances per state of a trainer on a backend that runs instances side by side (the
+/// CPU): one, so that each instance's step runs whole on one thread with its working set
+/// in cache (see [`crate::fast`]).
+pub const PARALLEL_PER_STATE: usize = 1;
 
 impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
     /// Starts training `model` from step 0.
@@ -60,14 +61,14 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
             .collect();
         let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
         let k = cfg.instances;
-        // On the CPU, instances train side by side, one shard each; a device backend
-        // takes all instances in one shard (one launch per operation).
-        let shard = if bk.parallel_instances() {
-            CPU_SHARD
+        // On the CPU, instances train side by side, one state each; a device backend
+        // takes all instances in one state (one launch per operation).
+        let per_state = if bk.parallel_instances() {
+            PARALLEL_PER_STATE
         } else {
             k
         };
-        let fast = FastModel::new_sharded(bk, &model, shard, false)?;
+        let fast = FastModel::new_in_states(bk, &model, per_state, false)?;
         let pool = fast.workspace_pool(cfg.batch_size)?;
         model.params = Vec::new();
         Ok(Self {
@@ -139,8 +140,8 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let (sampler, next) = (&mut self.sampler, &mut self.next);
         let (fast, pool, batch) = (&mut self.fast, &self.pool, &self.batch);
         let losses = want_loss.then_some(&mut self.losses[..]);
-        let ((), result) = if fast.bk.parallel_instances() {
-            // On rayon's threads: the shards side by side, or one instance's large
+        let ((), result) = if fast.bk().parallel_instances() {
+            // On rayon's threads: the states side by side, or one instance's large
             // products in two halves, while the other thread draws the next batch.
             rayon::join(
                 || sampler.sample(rows, f, next),

@@ -23,9 +23,6 @@
 //! plus, after 100 steps, a norm-wise relative difference `‖got − ref‖/‖ref‖ ≤ 1e-4` of
 //! the parameters. The worst element of every comparison is printed.
 
-#[path = "../../tmcc-kernels/tests/naive/mod.rs"]
-mod naive;
-
 use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::Backend;
 use tmcc_model::batch::{HostBatch, Sampler};
@@ -35,48 +32,7 @@ use tmcc_model::init::{rng, Stream};
 use tmcc_model::optim::adam_spec;
 use tmcc_model::train::Trainer;
 use tmcc_model::{Model, Param};
-
-#[derive(Clone, Copy, Debug)]
-struct Tol {
-    atol: f64,
-    rtol: f64,
-}
-
-/// Asserts `got ≈ want` element-wise (after dividing both by `unit`) and prints the worst.
-fn assert_close(what: &str, got: &[f32], want: &[f32], unit: f64, tol: Tol) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    let unit = if unit > 0.0 { unit } else { 1.0 };
-    let mut worst = (0usize, -1.0f64);
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let (g, w) = (g as f64 / unit, w as f64 / unit);
-        let d = (g - w).abs();
-        let ratio = if g == w {
-            0.0
-        } else if d.is_nan() {
-            f64::INFINITY
-        } else {
-            d / (tol.atol + tol.rtol * w.abs())
-        };
-        if ratio > worst.1 {
-            worst = (i, ratio);
-        }
-    }
-    let (i, ratio) = worst;
-    if got.is_empty() {
-        return;
-    }
-    let msg = format!(
-        "{what}: worst element {i} of {}: got {:e}, want {:e} (unit {unit:e}), ratio to \
-         allowance {ratio:.3} (atol {:e}, rtol {:e})",
-        got.len(),
-        got[i],
-        want[i],
-        tol.atol,
-        tol.rtol
-    );
-    eprintln!("{msg}");
-    assert!(ratio <= 1.0, "{msg}");
-}
+use tmcc_testkit::{assert_close, naive, Tol};
 
 fn max_abs(v: &[f32]) -> f64 {
     v.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()))
@@ -149,9 +105,9 @@ fn one_step<B: Backend<f32>>(bk: B, model: &Model<f32>) -> OneStep {
     fast.load_batch(&mut ws, &first_batch(cfg)).unwrap();
     fast.forward(&mut ws, 1.0 / (b * f) as f32, true).unwrap();
     fast.backward(&mut ws).unwrap();
-    let out = fast.bk.read(fast.output(&ws)).unwrap();
-    let row_loss = fast.bk.read(&ws.row_loss).unwrap();
-    let dout = fast.bk.read(&ws.dout).unwrap();
+    let out = fast.bk().read(fast.output(&ws)).unwrap();
+    let row_loss = fast.bk().read(&ws.row_loss).unwrap();
+    let dout = fast.bk().read(&ws.dout).unwrap();
     let grads = fast.read_grads().unwrap();
     fast.adam_step(&adam_spec::<f32>(cfg, 0)).unwrap();
     let params = fast.read_params().unwrap();

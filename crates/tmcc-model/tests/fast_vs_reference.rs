@@ -19,6 +19,7 @@ use tmcc_model::fast::FastModel;
 use tmcc_model::optim::adam_spec;
 use tmcc_model::train::Trainer;
 use tmcc_model::{reference, Float, Model};
+use tmcc_testkit::{rel_err, rel_err_floor};
 
 /// The (output, loss) floors of the module header for `m` on its first batch.
 fn floors<T: Float>(m: &Model<T>) -> (f64, f64) {

@@ -253,7 +253,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         &self,
         spec: &LossSpec<T>,
         out: &Vec<T>,
-        x: &Csr<Vec<u32>, Vec<T>>,
+        y: &Csr<Vec<u32>, Vec<T>>,
         importance: &Vec<T>,
         row_loss: &mut Vec<T>,
         dout: Option<&mut Vec<T>>,
@@ -261,7 +261,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         sparse::loss(
             spec,
             out,
-            x,
+            y,
             importance,
             row_loss,
             dout.map(|d| d.as_mut_slice()),

@@ -1,10 +1,10 @@
-//! Kernels that read the sparse batch `x` (CSR, `K·B` rows, sorted unique columns per
-//! row): the gather `Y[b,:] ← β·Y[b,:] + Σ v·T[f,:]`, its transpose the scatter
-//! `T[f,:] += v·Y[b,:]`, and the loss against `y = ReLU(x) + r·x` with its gradient.
+//! Kernels that read a sparse matrix (CSR, `K·B` rows, sorted unique columns per row):
+//! the gather `Y[b,:] ← β·Y[b,:] + Σ v·T[f,:]` of a batch `x`, its transpose the scatter
+//! `T[f,:] += v·Y[b,:]`, and the loss against sparse labels `y` with its gradient.
 //!
 //! All three walk rows in order and add each row's entries in column order (the order the
 //! CUDA backend follows too). The loss visits a row in blocks of [`LANES`] columns: the
-//! label is 0 except at the row's few active cells, which are patched into the block
+//! label is 0 except at the row's few stored cells, which are patched into the block
 //! before one branch-free pass computes the loss terms (into `LANES` partial sums) and
 //! the gradient.
 
@@ -224,13 +224,13 @@ pub fn scatter<T: Scalar>(
 pub fn loss<T: Scalar>(
     s: &LossSpec<T>,
     out: &[T],
-    x: &Csr<Vec<u32>, Vec<T>>,
+    y: &Csr<Vec<u32>, Vec<T>>,
     importance: &[T],
     row_loss: &mut [T],
     dout: Option<&mut [T]>,
 ) -> Result<()> {
-    let rows = check_csr(x)?;
-    let f = x.cols;
+    let rows = check_csr(y)?;
+    let f = y.cols;
     check_loss(
         rows,
         f,
@@ -243,10 +243,10 @@ pub fn loss<T: Scalar>(
         return Ok(());
     }
     let run = |first: usize, rl: &mut [T], d: Option<&mut [T]>| match (s.kind, d) {
-        (LossKind::L2, Some(d)) => loss_rows_l2_grad(s, out, x, importance, rl, d, first),
-        (LossKind::L1, Some(d)) => loss_rows_l1_grad(s, out, x, importance, rl, d, first),
-        (LossKind::L2, None) => loss_rows_l2(s, out, x, importance, rl, first),
-        (LossKind::L1, None) => loss_rows_l1(s, out, x, importance, rl, first),
+        (LossKind::L2, Some(d)) => loss_rows_l2_grad(s, out, y, importance, rl, d, first),
+        (LossKind::L1, Some(d)) => loss_rows_l1_grad(s, out, y, importance, rl, d, first),
+        (LossKind::L2, None) => loss_rows_l2(s, out, y, importance, rl, first),
+        (LossKind::L1, None) => loss_rows_l1(s, out, y, importance, rl, first),
     };
     if f == 0 {
         row_loss.iter_mut().for_each(|l| *l = T::zero());
@@ -327,7 +327,7 @@ fn loss_block<T: Scalar, L: ElemLoss, const GRAD: bool>(
     let mut e: [T; LANES] = o[j0..j0 + LANES].try_into().expect("LANES columns");
     while *next < cols.len() && (cols[*next] as usize) < j0 + LANES {
         let (c, v) = (cols[*next] as usize, vals[*next]);
-        let label_err = o[c] - (v.max(T::zero()) + s.res_factor * v);
+        let label_err = o[c] - v;
         let rel = c - j0;
         for (l, e) in e.iter_mut().enumerate() {
             *e = if l == rel { label_err } else { *e };
@@ -346,25 +346,25 @@ fn loss_block<T: Scalar, L: ElemLoss, const GRAD: bool>(
 }
 
 /// Rows `first..first + row_loss.len()` of the loss, and `∂/∂out` into `dout` (the same
-/// rows) when `GRAD`. `e = out − y` is exactly `out` away from the active cells.
+/// rows) when `GRAD`. `e = out − y` is exactly `out` away from the labels' stored cells.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
     s: &LossSpec<T>,
     out: &[T],
-    x: &Csr<Vec<u32>, Vec<T>>,
+    y: &Csr<Vec<u32>, Vec<T>>,
     imp: &[T],
     row_loss: &mut [T],
     dout: &mut [T],
     first: usize,
 ) {
-    let f = x.cols;
+    let f = y.cols;
     let full = f / LANES * LANES;
     for (i, rl) in row_loss.iter_mut().enumerate() {
         let row = first + i;
         let o = &out[row * f..(row + 1) * f];
-        let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
-        let (cols, vals) = (&x.col[lo..hi], &x.val[lo..hi]);
+        let (lo, hi) = (y.row_ptr[row] as usize, y.row_ptr[row + 1] as usize);
+        let (cols, vals) = (&y.col[lo..hi], &y.val[lo..hi]);
         let mut next = 0;
         let mut lanes = [T::zero(); LANES];
         let d_row: &mut [T] = if GRAD {
@@ -401,7 +401,7 @@ fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
             let mut e = o[j];
             if next < cols.len() && cols[next] as usize == j {
                 let v = vals[next];
-                e = o[j] - (v.max(T::zero()) + s.res_factor * v);
+                e = o[j] - v;
                 next += 1;
             }
             lanes[j - full] += imp[j] * L::loss(e);
@@ -428,13 +428,13 @@ fn loss_rows<T: Scalar, L: ElemLoss, const GRAD: bool>(
 fn loss_rows_grad<T: Scalar, L: ElemLoss>(
     s: &LossSpec<T>,
     out: &[T],
-    x: &Csr<Vec<u32>, Vec<T>>,
+    y: &Csr<Vec<u32>, Vec<T>>,
     imp: &[T],
     row_loss: &mut [T],
     dout: &mut [T],
     first: usize,
 ) {
-    let f = x.cols;
+    let f = y.cols;
     let scale = s.scale;
     let (imp_full, imp_tail) = imp.split_at(f / LANES * LANES);
     for (i, (rl, d)) in row_loss
@@ -444,10 +444,10 @@ fn loss_rows_grad<T: Scalar, L: ElemLoss>(
     {
         let row = first + i;
         d.copy_from_slice(&out[row * f..(row + 1) * f]);
-        let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
-        for (&c, &v) in x.col[lo..hi].iter().zip(&x.val[lo..hi]) {
+        let (lo, hi) = (y.row_ptr[row] as usize, y.row_ptr[row + 1] as usize);
+        for (&c, &v) in y.col[lo..hi].iter().zip(&y.val[lo..hi]) {
             let c = c as usize;
-            d[c] = d[c] - (v.max(T::zero()) + s.res_factor * v);
+            d[c] = d[c] - v;
         }
         let mut lanes = [T::zero(); LANES];
         let (d_full, d_tail) = d.split_at_mut(imp_full.len());
@@ -478,26 +478,26 @@ fn loss_rows_grad<T: Scalar, L: ElemLoss>(
 }
 
 multiversion! {
-    fn loss_rows_l2_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+    fn loss_rows_l2_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], y: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
-        loss_rows_grad::<T, L2>(s, out, x, imp, rl, d, first)
+        loss_rows_grad::<T, L2>(s, out, y, imp, rl, d, first)
     }
 }
 multiversion! {
-    fn loss_rows_l1_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+    fn loss_rows_l1_grad<T: Scalar>(s: &LossSpec<T>, out: &[T], y: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], d: &mut [T], first: usize) {
-        loss_rows_grad::<T, L1>(s, out, x, imp, rl, d, first)
+        loss_rows_grad::<T, L1>(s, out, y, imp, rl, d, first)
     }
 }
 multiversion! {
-    fn loss_rows_l2<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+    fn loss_rows_l2<T: Scalar>(s: &LossSpec<T>, out: &[T], y: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], first: usize) {
-        loss_rows::<T, L2, false>(s, out, x, imp, rl, &mut [], first)
+        loss_rows::<T, L2, false>(s, out, y, imp, rl, &mut [], first)
     }
 }
 multiversion! {
-    fn loss_rows_l1<T: Scalar>(s: &LossSpec<T>, out: &[T], x: &Csr<Vec<u32>, Vec<T>>,
+    fn loss_rows_l1<T: Scalar>(s: &LossSpec<T>, out: &[T], y: &Csr<Vec<u32>, Vec<T>>,
         imp: &[T], rl: &mut [T], first: usize) {
-        loss_rows::<T, L1, false>(s, out, x, imp, rl, &mut [], first)
+        loss_rows::<T, L1, false>(s, out, y, imp, rl, &mut [], first)
     }
 }

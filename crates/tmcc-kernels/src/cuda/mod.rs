@@ -321,12 +321,12 @@ impl Backend<f32> for Cuda {
         &self,
         spec: &LossSpec<f32>,
         out: &CudaSlice<f32>,
-        x: &Csr<CudaSlice<u32>, CudaSlice<f32>>,
+        y: &Csr<CudaSlice<u32>, CudaSlice<f32>>,
         importance: &CudaSlice<f32>,
         row_loss: &mut CudaSlice<f32>,
         dout: Option<&mut CudaSlice<f32>>,
     ) -> Result<()> {
-        sparse::loss(&self.dev, spec, out, x, importance, row_loss, dout)
+        sparse::loss(&self.dev, spec, out, y, importance, row_loss, dout)
     }
     fn adam(
         &self,

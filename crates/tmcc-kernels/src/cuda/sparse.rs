@@ -105,13 +105,13 @@ pub(super) fn loss(
     d: &Device,
     spec: &LossSpec<f32>,
     out: &CudaSlice<f32>,
-    x: &DevCsr,
+    y: &DevCsr,
     importance: &CudaSlice<f32>,
     row_loss: &mut CudaSlice<f32>,
     dout: Option<&mut CudaSlice<f32>>,
 ) -> Result<()> {
-    let rows = check_csr(x)?;
-    let f = x.cols;
+    let rows = check_csr(y)?;
+    let f = y.cols;
     check_loss(
         rows,
         f,
@@ -127,13 +127,13 @@ pub(super) fn loss(
         LossKind::L2 => 0,
         LossKind::L1 => 1,
     };
-    let (rows64, cols64, nnz64) = (rows as u64, f as u64, x.nnz as u64);
-    let (res_factor, scale) = (spec.res_factor, spec.scale);
+    let (rows64, cols64, nnz64) = (rows as u64, f as u64, y.nnz as u64);
+    let scale = spec.scale;
     let want_grad: i32 = dout.is_some() as i32;
     let mut l = d.stream.launch_builder(&d.k.loss);
     l.arg(&kind).arg(&rows64).arg(&cols64).arg(out);
-    l.arg(&x.row_ptr).arg(&x.col).arg(&x.val).arg(&nnz64);
-    l.arg(importance).arg(&res_factor).arg(&scale).arg(row_loss);
+    l.arg(&y.row_ptr).arg(&y.col).arg(&y.val).arg(&nnz64);
+    l.arg(importance).arg(&scale).arg(row_loss);
     match dout {
         Some(dd) => l.arg(dd),
         // Never written when want_grad = 0; any valid pointer does.

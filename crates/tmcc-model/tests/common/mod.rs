@@ -101,25 +101,6 @@ pub fn ref_loss<T: Float>(m: &Model<T>, k: usize, x: &[T]) -> f64 {
     reference::forward_backward(m, k, x, false).loss.as_f64()
 }
 
-/// `‖a − b‖ / max(‖b‖, floor)`: relative error, with `floor` standing for "zero up to
-/// rounding" when `b` itself is that small (e.g. a loss of 1e-24 on a solved batch).
-pub fn rel_err_floor(a: &[f64], b: &[f64], floor: f64) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let diff: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    diff / norm.max(floor)
-}
-
-/// `‖a − b‖ / ‖b‖`.
-pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    rel_err_floor(a, b, f64::MIN_POSITIVE)
-}
-
 pub fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.as_f64()).collect()
 }

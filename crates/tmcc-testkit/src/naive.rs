@@ -3,7 +3,6 @@
 //! against (`backend_parity.rs`) and, in the model crate's `cuda_parity.rs`, a stand-in
 //! "other backend" with a different rounding order. No bounds checks beyond Rust's own:
 //! it is only called with valid arguments.
-#![allow(dead_code)]
 
 use tmcc_kernels::{AdamSpec, Backend, Csr, Gemm, LossKind, LossSpec, Result, SparseSpec, View};
 
@@ -36,6 +35,7 @@ impl Rng {
 
 /// A host CSR batch: `rows` rows over `cols` columns, each cell active with probability
 /// `p` (sorted columns, values in [-1, 1)).
+#[derive(Clone, Debug)]
 pub struct HostCsr {
     pub instances: usize,
     pub rows_per_instance: usize,
@@ -288,18 +288,17 @@ impl Backend<f32> for Naive {
         &self,
         spec: &LossSpec<f32>,
         out: &Vec<f32>,
-        x: &Csr<Vec<u32>, Vec<f32>>,
+        y: &Csr<Vec<u32>, Vec<f32>>,
         importance: &Vec<f32>,
         row_loss: &mut Vec<f32>,
         mut dout: Option<&mut Vec<f32>>,
     ) -> Result<()> {
-        let f = x.cols;
-        let (r, scale) = (spec.res_factor as f64, spec.scale as f64);
-        for row in 0..x.instances * x.rows_per_instance {
+        let f = y.cols;
+        let scale = spec.scale as f64;
+        for row in 0..y.instances * y.rows_per_instance {
             let mut label = vec![0.0f64; f];
-            for (c, v) in entries(x, row) {
-                let v = v as f64;
-                label[c] = v.max(0.0) + r * v;
+            for (c, v) in entries(y, row) {
+                label[c] = v as f64;
             }
             let mut acc = 0.0f64;
             for c in 0..f {
