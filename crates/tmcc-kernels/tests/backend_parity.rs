@@ -482,6 +482,12 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
         (LossKind::L2, 0.0),
     ] {
         let exact = r == 0.0 || r == 1.0;
+        // Sparse labels on the cells of `x` (the kernel takes any; these are the TMCC
+        // task's shape, ReLU(v) + r·v).
+        let y = HostCsr {
+            val: x.val.iter().map(|&v| v.max(0.0) + r * v).collect(),
+            ..x.clone()
+        };
         let mut out = rng.vec(k * bsz * f, -1.0, 1.0);
         // Cells where out equals the label exactly (error 0: the L1 subgradient is 0).
         let mut zero_cells = Vec::new();
@@ -489,9 +495,8 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
             let (lo, hi) = (x.row_ptr[row] as usize, x.row_ptr[row + 1] as usize);
             if exact && row % 2 == 0 {
                 if let Some(e) = (lo..hi).next() {
-                    let v = x.val[e];
                     let c = row * f + x.col[e] as usize;
-                    out[c] = v.max(0.0) + r * v;
+                    out[c] = y.val[e];
                     zero_cells.push(c);
                 }
             }
@@ -501,11 +506,6 @@ fn loss<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
                 zero_cells.push(c);
             }
         }
-        // The labels y = ReLU(x) + r·x of the TMCC task, as the sparse matrix the kernel takes.
-        let y = HostCsr {
-            val: x.val.iter().map(|&v| v.max(0.0) + r * v).collect(),
-            ..x.clone()
-        };
         let (yb, yr) = (y.upload(bk), y.upload(reference));
         let spec = LossSpec { kind, scale };
         let nan = vec![f32::NAN; k * bsz * f];
