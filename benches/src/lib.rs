@@ -3,6 +3,8 @@
 //! * `tmcc-bench` (`src/bin/tmcc-bench.rs`, run by `cargo xtask bench`): the CPU training
 //!   step against PyTorch, the matrix-multiply rate it is held against, instances side by
 //!   side and peak memory, as the report `docs/performance.md`;
+//! * `gpu-bench` (`src/bin/gpu-bench.rs`, run by `scripts/gpu-check.sh`): training
+//!   throughput of many instances on a device (`--features cuda`);
 //! * the criterion benchmarks `benches/kernels.rs` and `benches/step.rs`
 //!   (`cargo bench -p tmcc-benches`);
 //! * `python/torch_step.py`: the PyTorch loop that `tmcc-bench` times as a subprocess.
