@@ -73,15 +73,15 @@ build() {
         cargo test --release -p tmcc-kernels -p tmcc-model --features cuda \
         --lib --test backend_parity --test cuda_parity --no-run --message-format=json \
         >"$json" 2>>"$LOG" || { rm -f "$json"; return 1; }
-    run_stage "cargo build gpu_bench" 200 \
-        cargo build --release -p tmcc-model --features cuda --example gpu_bench \
+    run_stage "cargo build gpu-bench" 200 \
+        cargo build --release -p tmcc-benches --features cuda --bin gpu-bench \
         --message-format=json >>"$json" 2>>"$LOG" || { rm -f "$json"; return 1; }
     rm -rf "$STAGE"
     mkdir -p "$STAGE"
     python3 - "$json" "$STAGE" <<'EOF' || return 1
 import json, shutil, sys
 names = {("tmcc_kernels", "lib"): "kernels_lib", ("backend_parity", "test"): "backend_parity",
-         ("cuda_parity", "test"): "cuda_parity", ("gpu_bench", "example"): "gpu_bench"}
+         ("cuda_parity", "test"): "cuda_parity", ("gpu_bench", "bin"): "gpu_bench"}
 found = set()
 for line in open(sys.argv[1]):
     try:

@@ -8,8 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tmcc_benches::setting::{product, values};
 use tmcc_kernels::cpu::Cpu;
-use tmcc_kernels::{AdamSpec, Backend, Csr, Gemm, LossKind, LossSpec, Operand, SparseSpec, View};
+use tmcc_kernels::{AdamSpec, Backend, Csr, LossKind, LossSpec, SparseSpec, View};
 use tmcc_model::batch::{HostBatch, Sampler};
 use tmcc_model::init::{rng, Stream};
 
@@ -17,13 +18,6 @@ const B: usize = 1024;
 const F: usize = 100;
 const H: usize = 50;
 const D: usize = 1000;
-
-/// Deterministic values in [-0.5, 0.5).
-fn values(n: usize, salt: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i * 7919 + salt * 104_729) % 1000) as f32 / 1000.0 - 0.5)
-        .collect()
-}
 
 fn seed_batch() -> Csr<Vec<u32>, Vec<f32>> {
     let mut s = Sampler::<f32>::new(vec![rng(0, Stream::Data)], vec![0.01]);
@@ -41,7 +35,6 @@ fn seed_batch() -> Csr<Vec<u32>, Vec<f32>> {
 }
 
 fn gemms(c: &mut Criterion) {
-    let p = View::packed;
     // (name, m, n, k, A trans, B trans): C = op(A)·op(B), op(A) m×k, op(B) k×n.
     let shapes: [(&str, usize, usize, usize, bool, bool); 10] = [
         ("fwd A^T = W_E^T W1^T (F×D·D×H, t t)", F, H, D, true, true),
@@ -60,24 +53,7 @@ fn gemms(c: &mut Criterion) {
         let a = values(m * k, 1);
         let bm = values(k * n, 2);
         let mut out = vec![0f32; m * n];
-        let op = |t: bool, len: usize| {
-            if t {
-                Operand::t(p(len))
-            } else {
-                Operand::n(p(len))
-            }
-        };
-        let gm = Gemm {
-            batch: 1,
-            m,
-            n,
-            k,
-            alpha: 1.0f32,
-            beta: 0.0,
-            a: op(ta, m * k),
-            b: op(tb, k * n),
-            c: p(m * n),
-        };
+        let gm = product(m, n, k, ta, tb);
         g.throughput(Throughput::Elements((2 * m * n * k) as u64));
         g.bench_function(name, |bch| {
             bch.iter(|| Cpu.gemm(black_box(&gm), &a, &bm, &mut out).unwrap())
@@ -129,13 +105,14 @@ fn sparse_and_elementwise(c: &mut Criterion) {
     let mut dout = vec![0f32; B * F];
     let ls = LossSpec {
         kind: LossKind::L2,
-        res_factor: 1.0,
         scale: 1.0 / (B * F) as f32,
     };
+    // Sparse labels on the cells of the batch (their values do not change the cost).
+    let labels = &x;
     g.throughput(Throughput::Elements((B * F) as u64));
     g.bench_function("loss L2 + dout (B×F)", |b| {
         b.iter(|| {
-            Cpu.loss(&ls, &out, &x, &imp, &mut rl, Some(&mut dout))
+            Cpu.loss(&ls, &out, labels, &imp, &mut rl, Some(&mut dout))
                 .unwrap()
         })
     });

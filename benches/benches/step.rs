@@ -1,32 +1,24 @@
 //! One full training step (`Trainer::step`: fresh sparse batch, gradient, Adam) per
-//! variant at the seed setting (`F=100, H=50, D=1000, B=1024, p=0.01`), for 1 and 64
-//! instances.
+//! variant at the seed setting (`F=100, H=50, D=1000, B=1024, p=0.01`), for the instance
+//! counts of `tmcc_benches::setting::CRITERION_STEP_INSTANCES` (1 and 64).
 //!
 //! `cargo bench -p tmcc-benches --bench step` (short runs: 10 samples).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tmcc_kernels::cpu::Cpu;
-use tmcc_model::config::{Config, Variant};
-use tmcc_model::train::Trainer;
-use tmcc_model::Model;
+use tmcc_benches::setting::{seed_setting, trainer, CRITERION_STEP_INSTANCES};
+use tmcc_model::config::Variant;
 
 fn steps(c: &mut Criterion) {
-    for k in [1usize, 64] {
+    for k in CRITERION_STEP_INSTANCES {
         let mut g = c.benchmark_group(format!("step K={k}"));
         g.throughput(Throughput::Elements(k as u64));
         if k > 1 {
             g.measurement_time(Duration::from_secs(3));
         }
         for variant in Variant::ALL {
-            let cfg = Config {
-                variant,
-                instances: k,
-                steps: u64::MAX,
-                ..Config::default()
-            };
-            let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
+            let mut t = trainer(&seed_setting(variant, k)).unwrap();
             t.step(false).unwrap();
             g.bench_function(variant.name(), |b| b.iter(|| t.step(false).unwrap()));
         }

@@ -22,7 +22,7 @@ Shapes (B = batch, K = instances, F = n_feat, H = n_hidden, D = d_emb):
             out = W2 relu(W1 x) + r * (x + sigma * M x)
 
   loss = mean over batch, instances and features of (out - y)^2
-  Adam, lr 5e-4: zero_grad, backward, step each iteration.
+  Adam, lr 5e-4 (--lr): zero_grad, backward, step each iteration.
 
 Exit codes: 0 ok, 2 bad arguments, 3 torch cannot be imported,
 4 the requested device is not available.
@@ -65,6 +65,7 @@ def parse_args(argv=None):
     ap.add_argument("--res-factor", type=float, default=1.0)
     ap.add_argument("--sigma", type=float, default=0.03,
                     help="strength of the mixing matrix (mix model only)")
+    ap.add_argument("--lr", type=float, default=LR, help="Adam's learning rate")
     ap.add_argument("--instances", type=int, default=1)
     ap.add_argument("--steps", type=int, default=50, help="timed steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
@@ -80,6 +81,8 @@ def parse_args(argv=None):
         ap.error("--warmup and --threads must be non-negative")
     if not 0.0 <= args.p <= 1.0:
         ap.error("--p must lie in [0, 1]")
+    if not args.lr > 0.0:
+        ap.error("--lr must be positive")
     return args
 
 
@@ -155,7 +158,7 @@ def main(argv=None):
             mixed = x + sigma * torch.einsum("kfg,bkg->bkf", M, x)
             return torch.einsum("kfh,bkh->bkf", W2, h) + r * mixed
 
-    opt = torch.optim.Adam([W1, W2], lr=LR)
+    opt = torch.optim.Adam([W1, W2], lr=args.lr)
 
     def step():
         vals = torch.rand(B, K, F, device=dev) * 2 - 1

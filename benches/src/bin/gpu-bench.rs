@@ -1,71 +1,61 @@
-//! Training throughput of `K` instances at the seed setting (`F=100, H=50, D=1000,
-//! B=1024, p=0.01`), one markdown table row per `K`:
+//! `gpu-bench` (run by `scripts/gpu-check.sh`): training throughput of `K` instances at
+//! the seed setting (`tmcc_model::config::Config::default()` with the chosen variant), one
+//! markdown table row per `K`:
 //!
-//! * **trainer**: the loop of `Trainer::step` — host sampling of a fresh sparse batch for every
-//!   instance, upload, forward, backward, Adam (what a real run does);
+//! * **trainer**: the loop of `Trainer::step` — host sampling of a fresh sparse batch for
+//!   every instance, upload, forward, backward, Adam (what a real run does);
 //! * **device only**: forward + backward + Adam on one loaded batch (the kernels alone).
 //!
-//! "model-steps/s" is instances × steps per second. Used by `scripts/gpu-check.sh`.
+//! Each is the number of steps per second of a loop under a time budget
+//! ([`Budgeted`]: at least a few steps, then until `--seconds` have passed); the device is
+//! synchronised before the clock stops. "model-steps/s" is instances × steps per second.
 //!
 //! ```text
-//! cargo run --release -p tmcc-model --features cuda --example gpu_bench -- \
+//! cargo run --release -p tmcc-benches --features cuda --bin gpu-bench -- \
 //!     --device cuda --instances 1,64,1024,8192 [--variant emb_res] [--seconds 8]
 //! ```
-//! Large `K` are built from at most 64 distinct initial instances, repeated (each instance
-//! still draws its own data); "set-up s" is building the model and uploading it.
+//! Large `K` are built from at most [`DISTINCT`] distinct initial instances, repeated (each
+//! instance still draws its own data); "set-up s" is building the model and uploading it.
 
 use std::time::Instant;
 
+use clap::Parser;
+use tmcc_benches::machine::Machine;
+use tmcc_benches::setting::{seed_setting, variant_named};
+use tmcc_benches::stats::Budgeted;
 use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::{Backend, DeviceChoice, DeviceKind};
 use tmcc_model::batch::{HostBatch, Sampler};
-use tmcc_model::config::{Config, Variant};
-use tmcc_model::fast::FastModel;
+use tmcc_model::config::Variant;
+use tmcc_model::fast::{FastModel, Workspace};
 use tmcc_model::init::{rng, Stream};
 use tmcc_model::optim::adam_spec;
 use tmcc_model::Model;
 
+/// Distinct initial instances of a large-`K` model.
+const DISTINCT: usize = 64;
+/// The device-only loop synchronises every this many steps (keeps the queue bounded).
+const SYNC_EVERY: u32 = 8;
+
+/// Training throughput of many instances on a device.
+#[derive(Parser)]
+#[command(name = "gpu-bench")]
 struct Args {
+    /// Where to train: `auto` (CUDA if a device can be used, else the CPU), `cpu`, `cuda`.
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|cuda")]
     device: DeviceChoice,
+    /// Instance counts, one table row each.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,1024,8192")]
     instances: Vec<usize>,
+    /// The model variant.
+    #[arg(long, default_value = "emb_res", value_parser = variant_named)]
     variant: Variant,
     /// Time budget per measurement (trainer, device only), seconds.
+    #[arg(long, default_value_t = 8.0)]
     seconds: f64,
-    header: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        device: DeviceChoice::Auto,
-        instances: vec![1, 64, 1024, 8192],
-        variant: Variant::EmbRes,
-        seconds: 8.0,
-        header: true,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--device" => a.device = value()?.parse()?,
-            "--instances" => {
-                a.instances = value()?
-                    .split(',')
-                    .map(|s| s.trim().parse().map_err(|e| format!("--instances: {e}")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--variant" => {
-                let v = value()?;
-                a.variant = *Variant::ALL
-                    .iter()
-                    .find(|x| x.name() == v)
-                    .ok_or(format!("unknown variant {v}"))?;
-            }
-            "--seconds" => a.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
-            "--no-header" => a.header = false,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(a)
+    /// Leave out the table header (to append rows to an earlier table).
+    #[arg(long)]
+    no_header: bool,
 }
 
 /// `k` blocks: block `i` is block `i mod k0` of `v` (which holds `k0` equal blocks).
@@ -76,19 +66,11 @@ fn repeat(v: &[f32], k0: usize, k: usize) -> Vec<f32> {
         .collect()
 }
 
-/// `k` instances at the seed setting; beyond 64, the first 64 repeated.
+/// `k` instances at the seed setting; beyond [`DISTINCT`], the first ones repeated.
 fn build_model(variant: Variant, k: usize) -> Model<f32> {
-    let cfg = Config {
-        variant,
-        instances: k,
-        ..Config::default()
-    };
-    let k0 = k.min(64);
-    let mut m = Model::<f32>::new(&Config {
-        instances: k0,
-        ..cfg.clone()
-    })
-    .expect("valid config");
+    let cfg = seed_setting(variant, k);
+    let k0 = k.min(DISTINCT);
+    let mut m = Model::<f32>::new(&seed_setting(variant, k0)).expect("valid config");
     if k > k0 {
         m.params = repeat(&m.params, k0, k);
         m.embed = m.embed.as_deref().map(|e| repeat(e, k0, k));
@@ -98,6 +80,7 @@ fn build_model(variant: Variant, k: usize) -> Model<f32> {
     m
 }
 
+/// Set-up seconds, trainer steps/s and device-only steps/s of `model` on `bk`.
 fn measure<B: Backend<f32> + Clone>(
     bk: B,
     sync: &dyn Fn(&B),
@@ -122,71 +105,60 @@ fn measure<B: Backend<f32> + Clone>(
     let setup = t_setup.elapsed().as_secs_f64();
     let scale = 1.0 / (cfg.batch_size * cfg.n_feat) as f32;
     let spec = adam_spec::<f32>(&cfg, 0);
-    let device_step = |fast: &mut FastModel<f32, B>,
-                       ws: &mut tmcc_model::fast::Workspace<f32, B>|
-     -> Result<(), String> {
+    let device_step = |fast: &mut FastModel<f32, B>, ws: &mut Workspace<f32, B>| {
         fast.forward(ws, scale, true).map_err(err)?;
         fast.backward(ws).map_err(err)?;
         fast.adam_step(&spec).map_err(err)
     };
     device_step(&mut fast, &mut ws)?; // warm-up
     sync(fast.bk());
-    let t0 = Instant::now();
-    let mut n = 0u32;
-    while n < 3 || (t0.elapsed().as_secs_f64() < seconds && n < 1000) {
+    let mut run = Budgeted::start(seconds);
+    while run.more() {
         device_step(&mut fast, &mut ws)?;
-        n += 1;
-        if n.is_multiple_of(8) {
+        if run.count().is_multiple_of(SYNC_EVERY) {
             sync(fast.bk());
         }
     }
     sync(fast.bk());
-    let device = n as f64 / t0.elapsed().as_secs_f64();
+    let device = run.rate();
     // The training loop of `Trainer::step`: a fresh batch for every instance each step.
     // (Written out here so that one `FastModel` serves both measurements: building one
     // computes K residual tables on the host, which dominates set-up at K = 8192.)
-    let t0 = Instant::now();
-    let mut n = 0u32;
-    while n < 3 || (t0.elapsed().as_secs_f64() < seconds && n < 1000) {
+    let mut run = Budgeted::start(seconds);
+    while run.more() {
         sampler.sample(cfg.batch_size, cfg.n_feat, &mut batch);
         fast.load_batch(&mut ws, &batch).map_err(err)?;
         device_step(&mut fast, &mut ws)?;
-        n += 1;
     }
     sync(fast.bk());
-    let trainer = n as f64 / t0.elapsed().as_secs_f64();
+    let trainer = run.rate();
     Ok((setup, trainer, device))
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("gpu_bench: {e}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     let (kind, note) = match args.device.resolve() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("gpu_bench: {e}");
+            eprintln!("gpu-bench: {e}");
             std::process::exit(1);
         }
     };
     if let Some(n) = note {
-        eprintln!("gpu_bench: {n}");
+        eprintln!("gpu-bench: {n}");
     }
     let device_name = match kind {
-        DeviceKind::Cpu => format!("cpu ({} rayon threads)", rayon::current_num_threads()),
+        DeviceKind::Cpu => Machine::now().cpu_backend(),
         DeviceKind::Cuda => cuda_name(),
     };
-    if args.header {
+    if !args.no_header {
         println!(
             "| backend | variant | K | set-up s | trainer steps/s | trainer model-steps/s | \
              device-only steps/s | device-only model-steps/s |"
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|");
     }
+    let variant = args.variant.name();
     for &k in &args.instances {
         let t0 = Instant::now();
         let model = build_model(args.variant, k);
@@ -197,16 +169,12 @@ fn main() {
         };
         match r {
             Ok((setup, trainer, device)) => println!(
-                "| {device_name} | {} | {k} | {:.1} | {trainer:.2} | {:.0} | {device:.2} | {:.0} |",
-                args.variant.name(),
+                "| {device_name} | {variant} | {k} | {:.1} | {trainer:.2} | {:.0} | {device:.2} | {:.0} |",
                 build_s + setup,
                 trainer * k as f64,
                 device * k as f64
             ),
-            Err(e) => println!(
-                "| {device_name} | {} | {k} | {build_s:.1} | error: {e} | | | |",
-                args.variant.name()
-            ),
+            Err(e) => println!("| {device_name} | {variant} | {k} | {build_s:.1} | error: {e} | | | |"),
         }
     }
 }
