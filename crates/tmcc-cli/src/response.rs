@@ -11,7 +11,7 @@ use serde::Serialize;
 use tmcc_lab::figures::model_response;
 use tmcc_model::eval::{FeatureClass, RESPONSE_TOLERANCE};
 
-use crate::common::load_checkpoint;
+use tmcc_lab::rundir::load_checkpoint;
 
 #[derive(clap::Args)]
 pub struct Args {

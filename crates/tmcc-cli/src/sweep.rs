@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
-use tmcc_lab::run::{eval_model, train, Metrics};
-use tmcc_lab::rundir::{RunDir, METRICS};
+use tmcc_lab::rundir::{Metrics, RunDir, METRICS};
+use tmcc_lab::runner::{eval_model, train};
 use tmcc_lab::sweep::{groups, row, GroupRecord, Place, Results, Shard, Sweep, SWEEP_FILE};
 use tmcc_model::io::write_atomic;
 

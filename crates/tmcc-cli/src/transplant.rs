@@ -7,15 +7,13 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use tmcc_lab::run::eval_model;
+use tmcc_lab::runner::eval_model;
 
 use crate::device_arg::DeviceArg;
-use tmcc_lab::rundir::RunDir;
+use tmcc_lab::rundir::{checkpoint_path, load_checkpoint, RunDir};
 use tmcc_lab::transplant::transplant;
 use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::eval::InstanceEval;
-
-use crate::common::{checkpoint_path, load_checkpoint};
 
 /// File of the comparison.
 pub const TRANSPLANT_JSON: &str = "transplant.json";
