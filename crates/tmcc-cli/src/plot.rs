@@ -22,7 +22,7 @@ use tmcc_lab::figures::{
     response_panel, sweep_chart, weight_panel,
 };
 use tmcc_lab::rundir::{load_checkpoint, RunDir, FIGURES};
-use tmcc_lab::sweep::{Results, RESULTS_JSON};
+use tmcc_lab::sweep::{Results, SweepDir, RESULTS_JSON};
 use tmcc_model::eval::FeatureClass;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -67,7 +67,7 @@ fn ensure_parent(path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    if args.dir.is_dir() && args.dir.join(RESULTS_JSON).is_file() {
+    if SweepDir::is_sweep_dir(&args.dir) {
         return plot_sweep(&args);
     }
     anyhow::ensure!(

@@ -44,12 +44,17 @@ pub enum Error {
     Other(String),
 }
 
-impl Error {
-    /// This error, saying what was being done (`what: self` in a one-line report).
-    pub fn context(self, what: impl Into<String>) -> Self {
-        Self::Context {
-            what: what.into(),
-            source: Box::new(self),
-        }
+/// Adds what was being done to the error of a result: this crate's `anyhow::Context`, so
+/// messages read the same as before the code moved out of the command line.
+pub(crate) trait WithContext<T> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> WithContext<T> for Result<T, E> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| Error::Context {
+            what: what(),
+            source: Box::new(e),
+        })
     }
 }

@@ -27,7 +27,7 @@ use tmcc_model::train::{LogPoint, Trainer};
 use tmcc_model::Model;
 
 use crate::rundir::{Metrics, RunDir};
-use crate::Error;
+use crate::{Error, WithContext};
 
 /// What a finished (or stopped) training produced.
 #[derive(Clone, Debug)]
@@ -161,10 +161,12 @@ pub fn run(
         (Err(e), None) => return Err(e),
         (Err(e), Some(dir)) => {
             dir.write_failure(&e.to_string(), last_saved)?;
-            return Err(e.context(format!(
-                "run directory {} keeps the checkpoint of step {last_saved}",
-                dir.path.display()
-            )));
+            return Err(e).with_context(|| {
+                format!(
+                    "run directory {} keeps the checkpoint of step {last_saved}",
+                    dir.path.display()
+                )
+            });
         }
     };
     let checkpoint = trained.checkpoint;
