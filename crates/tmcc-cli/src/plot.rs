@@ -4,7 +4,8 @@
 //! Run directory, `--kind`:
 //! - `loss`: training loss / naive against step, per instance (`metrics.json`, or
 //!   `progress.json` of an unfinished run);
-//! - `response`: every feature's `out_i − r·v` against `v` next to `ReLU(v)`, per instance;
+//! - `response`: every feature's `out_i − r·v` against `v` next to `ReLU(v)`, per instance
+//!   (computed on `--device`);
 //! - `weights`: per-feature read-in and write-out norms, per instance;
 //! - `mix`: `W_out·W_in` in feature space next to `σ·M` (`mix`) or `N = W_EᵀW_E − I`
 //!   (embedding variants) for one instance (`--instance`);
@@ -18,12 +19,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tmcc_lab::figures::{
-    default_sweep_x, loss_curve_chart, mixing_reference, model_response, panels, product_heatmaps,
-    response_panel, sweep_chart, weight_panel,
+    default_sweep_x, loss_curve_chart, mixing_reference, panels, product_heatmaps, response_panel,
+    sweep_chart, weight_panel,
 };
+use tmcc_lab::response::{response, Counts};
 use tmcc_lab::rundir::{load_checkpoint, RunDir, FIGURES};
 use tmcc_lab::sweep::{Results, SweepDir, RESULTS_JSON};
-use tmcc_model::eval::FeatureClass;
+
+use crate::device_arg::DeviceArg;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -57,6 +60,8 @@ pub struct Args {
     /// Grid points of the response.
     #[arg(long, default_value_t = 41)]
     pub points: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 fn ensure_parent(path: &Path) -> anyhow::Result<()> {
@@ -165,18 +170,18 @@ fn plot_run(args: &Args) -> anyhow::Result<i32> {
             }
             Kind::Response => {
                 anyhow::ensure!(args.points >= 3, "--points must be ≥ 3");
-                let resp = model_response(model, args.points)?;
+                let resp = response(&args.device.select()?, model, args.points)?;
                 let charts: Vec<_> = (0..shown)
                     .map(|k| {
-                        let count = |c| resp[k].iter().filter(|r| r.class == c).count();
+                        let c = Counts::of(&resp[k]);
                         response_panel(
                             &format!(
                                 "#{k} s{} p{}: {} comp, {} zero, {} partial",
                                 cfg.instance_seed(k),
                                 cfg.instance_p(k),
-                                count(FeatureClass::Computed),
-                                count(FeatureClass::Zero),
-                                count(FeatureClass::Partial)
+                                c.computed,
+                                c.zero,
+                                c.partial
                             ),
                             &resp[k],
                         )

@@ -1,5 +1,8 @@
-//! The standard figures of a model: input–output response and weight bars, built on
-//! tmcc-plot. Shared by the reproduction and `tmcc plot`.
+//! The standard figures of a model, built on tmcc-plot and shared by the reproduction and
+//! `tmcc plot`: input–output response panels (the response itself: [`crate::response`]),
+//! per-feature read-in / write-out norms (`‖(W1·W_E)[:, i]‖`, `‖(W_Eᵀ·W2)[i, :]‖`),
+//! training loss / naive against step, `W_out·W_in` (`F×F`) next to its mixing reference,
+//! and loss/naive against a swept field.
 
 use std::path::Path;
 
@@ -110,16 +113,6 @@ pub fn panels(path: &Path, title: &str, panels: &[LineChart]) -> Result<(), Erro
 
 // ---------------------------------------------------------------------------------------
 // Figures of `tmcc plot`: loss curves, W_out·W_in against the mixing term, sweep charts.
-
-/// Every feature's response of every instance of `model` (`[instance][feature]`, CPU) on
-/// `points` values of `v` (see `tmcc_model::eval::response`).
-pub fn model_response(
-    model: &Model<f32>,
-    points: usize,
-) -> Result<Vec<Vec<FeatureResponse>>, Error> {
-    let mut fast = tmcc_model::fast::FastModel::new(tmcc_kernels::cpu::Cpu, model)?;
-    Ok(tmcc_model::eval::response(&mut fast, &model.cfg, points)?)
-}
 
 /// Training-batch loss divided by the naive loss at each instance's `p`, against step,
 /// one series per instance (labelled up to 10), with the naive level at 1.

@@ -9,6 +9,7 @@ pub mod baselines;
 pub mod eigen;
 pub mod figures;
 pub mod reproduce;
+pub mod response;
 pub mod rundir;
 pub mod runner;
 pub mod stats;
