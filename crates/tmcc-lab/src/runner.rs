@@ -122,6 +122,19 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The finished run; an error if the observer stopped it (for callers that never stop).
+    pub fn finished(self) -> Result<Finished, Error> {
+        match self {
+            Outcome::Finished(done) => Ok(done),
+            Outcome::Stopped { checkpoint, .. } => Err(Error::Other(format!(
+                "the run stopped at step {} of {}",
+                checkpoint.step, checkpoint.model.cfg.steps
+            ))),
+        }
+    }
+}
+
 /// Trains `model` on `device` (from `opts.resume` if given), reporting to `observer`,
 /// then evaluates every instance at its training `p` on `eval_samples` samples of the
 /// evaluation stream. A training error leaves the directory with its last checkpoint and
@@ -414,5 +427,122 @@ where
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tmcc_model::Config;
+
+    fn tiny(steps: u64) -> Model<f32> {
+        let cfg = Config {
+            n_feat: 8,
+            n_hidden: 4,
+            d_emb: 16,
+            batch_size: 32,
+            eval_samples: 500,
+            p: 0.1,
+            steps,
+            log_every: 10,
+            instances: 2,
+            ..Config::default()
+        };
+        Model::new(&cfg).unwrap()
+    }
+
+    /// Stops after step `at`.
+    struct StopAt(u64, u64);
+    impl Observer for StopAt {
+        fn on_log(&mut self, p: &Progress, _: &dyn RunState) -> Result<(), Error> {
+            self.1 = p.step;
+            Ok(())
+        }
+        fn stop(&self) -> bool {
+            self.1 >= self.0
+        }
+    }
+
+    #[test]
+    fn a_run_reports_every_logged_step_and_ends_evaluated() {
+        let mut steps = Vec::new();
+        let quiet = |_: &str| {};
+        let mut watch = ProgressLines::new("t", &quiet, |p: &Progress, s: &dyn RunState| {
+            assert_eq!(s.snapshot()?.cfg.steps, p.steps);
+            assert!(p.eta_s.is_finite() && p.eta_s >= 0.0);
+            steps.push(p.step);
+            Ok(())
+        });
+        let done = run(&Device::Cpu, tiny(30), &RunOptions::default(), &mut watch)
+            .unwrap()
+            .finished()
+            .unwrap();
+        assert_eq!(steps, [1, 10, 20, 30]);
+        let m = &done.metrics;
+        assert_eq!((m.steps_done, done.checkpoint.step), (30, 30));
+        let logged: Vec<u64> = m.loss_curve.iter().map(|l| l.step).collect();
+        assert_eq!(logged, steps);
+        assert_eq!(m.final_train_loss, m.loss_curve[3].loss);
+        assert_eq!(m.eval.len(), 2);
+    }
+
+    #[test]
+    fn a_stopped_run_resumes_into_its_directory_to_the_uninterrupted_weights() {
+        let tmp = std::env::temp_dir().join(format!("tmcc-runner-test-{}", std::process::id()));
+        let dir = RunDir::create(&tmp, true).unwrap();
+        let opts = RunOptions {
+            dir: Some(&dir),
+            checkpoint_every: 10,
+            ..RunOptions::default()
+        };
+        let stopped = run(&Device::Cpu, tiny(40), &opts, &mut StopAt(20, 0)).unwrap();
+        let Outcome::Stopped { checkpoint, log } = stopped else {
+            panic!("the observer stopped the run")
+        };
+        assert_eq!(checkpoint.step, 20);
+        assert_eq!(dir.load_checkpoint().unwrap().step, 20);
+        assert_eq!(dir.earlier_log(20).len(), log.len());
+        assert!(run(
+            &Device::Cpu,
+            tiny(40),
+            &RunOptions::default(),
+            &mut StopAt(20, 0)
+        )
+        .unwrap()
+        .finished()
+        .is_err());
+        let resume = dir.load_checkpoint().unwrap();
+        let opts = RunOptions {
+            resume: Some(&resume),
+            ..opts
+        };
+        let resumed = run(
+            &Device::Cpu,
+            resume.model.clone(),
+            &opts,
+            &mut StopAt(99, 0),
+        )
+        .unwrap()
+        .finished()
+        .unwrap();
+        let straight = run(
+            &Device::Cpu,
+            tiny(40),
+            &RunOptions::default(),
+            &mut StopAt(99, 0),
+        )
+        .unwrap()
+        .finished()
+        .unwrap();
+        assert_eq!(
+            resumed.checkpoint.model.params,
+            straight.checkpoint.model.params
+        );
+        assert_eq!(resumed.metrics.loss_curve, straight.metrics.loss_curve);
+        assert!(!dir.file(crate::rundir::PROGRESS).exists());
+        // metrics.json holds the same curve (serde_json reads floats back to within an ulp).
+        let read: Vec<u64> = dir.loss_curve().unwrap().iter().map(|l| l.step).collect();
+        assert_eq!(read, [1, 10, 20, 30, 40]);
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }
