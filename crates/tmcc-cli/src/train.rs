@@ -13,13 +13,14 @@
 //! finishes) and, at the end, `metrics.json`. A process killed mid-write can leave a
 //! temporary file `.NAME.tmp-PID`, which `--resume` removes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tmcc_lab::rundir::RunDir;
 use tmcc_lab::runner::{run as run_training, Observer, Outcome, Progress, RunOptions, RunState};
+use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::config::Schedule;
 use tmcc_model::{Config, Model};
 
@@ -99,11 +100,9 @@ impl Observer for Bar {
     }
 }
 
-/// The run directory to resume, its model and checkpoint; `None` when it is complete.
-fn open_resume(
-    path: &std::path::Path,
-    args: &Args,
-) -> anyhow::Result<Option<(RunDir, tmcc_model::checkpoint::Checkpoint<f32>)>> {
+/// The run directory to resume and its checkpoint (with `--steps` applied, and saved to
+/// `config.toml`); `None` when the run is already complete.
+fn open_resume(path: &Path, args: &Args) -> anyhow::Result<Option<(RunDir, Checkpoint<f32>)>> {
     anyhow::ensure!(
         args.cfg.only_steps(),
         "--resume continues the saved config; only --steps (to extend the run) may be given"

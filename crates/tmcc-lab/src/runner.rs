@@ -1,8 +1,8 @@
 //! The runner: one training run of `K` instances on a [`Device`], from the start or from a
 //! checkpoint, watched by an [`Observer`]; then the evaluation on the fixed stream and the
 //! numbers a researcher keeps ([`Metrics`]: loss curve, final loss, loss/naive with its
-//! standard error). `tmcc train`, `tmcc sweep` and the reproduction all run through
-//! [`run`].
+//! standard error). `tmcc train` and `tmcc sweep` run through [`run`], and so can the
+//! reproduction ([`ProgressLines`], [`Outcome::finished`]).
 //!
 //! With a [`RunDir`], [`run`] also keeps the directory up to date: a resumable checkpoint
 //! with `progress.json` every `checkpoint_every` steps and when the observer stops the run,
@@ -136,8 +136,8 @@ impl Outcome {
 }
 
 /// Trains `model` on `device` (from `opts.resume` if given), reporting to `observer`,
-/// then evaluates every instance at its training `p` on `eval_samples` samples of the
-/// evaluation stream. A training error leaves the directory with its last checkpoint and
+/// then evaluates every instance at its training `p` on the config's `eval_samples`
+/// samples of the evaluation stream. A training error leaves the directory with its last checkpoint and
 /// the failure status, and says so: `run directory DIR keeps the checkpoint of step N: …`.
 pub fn run(
     device: &Device,
@@ -146,12 +146,11 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<Outcome, Error> {
     let start = Instant::now();
-    let first = opts.resume.map_or(0, |c| c.step);
     let mut log = match (opts.dir, opts.resume) {
         (Some(dir), Some(ck)) => dir.earlier_log(ck.step),
         _ => Vec::new(),
     };
-    let mut last_saved = first;
+    let mut last_saved = opts.resume.map_or(0, |c| c.step);
     let every = opts.checkpoint_every;
     let trained = train(device, model, opts.resume, |p, state| {
         observer.on_log(p, state)?;
