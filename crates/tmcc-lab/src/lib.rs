@@ -27,6 +27,8 @@ pub mod run {
 pub enum Error {
     #[error(transparent)]
     Model(#[from] tmcc_model::Error),
+    #[error(transparent)]
+    Config(#[from] tmcc_model::ConfigError),
     #[error("figure: {0}")]
     Plot(#[from] tmcc_plot::PlotError),
     /// A checkpoint without the state a resume needs (`what`: "optimizer state",

@@ -339,9 +339,14 @@ impl Pace {
         }
     }
 
+    /// Seconds since the start.
+    pub fn elapsed_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
     /// Seconds left when `done` units of the total are done.
     pub fn eta_s(&self, done: f64) -> f64 {
-        let rate = done / self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = done / self.elapsed_s().max(1e-9);
         (self.total - done) / rate.max(1e-9)
     }
 }

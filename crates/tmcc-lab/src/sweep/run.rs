@@ -10,7 +10,6 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use tmcc_model::{Config, Model};
 
@@ -100,7 +99,6 @@ impl ShardRun {
         let n_groups = plan.groups.len();
         let total_work: f64 = plan.groups.iter().map(work).sum();
         let pace = Pace::new(total_work);
-        let t0 = Instant::now();
         let mut work_done = 0.0;
         for (gi, g) in plan.groups.iter().enumerate() {
             let cfg = &g.cfg;
@@ -124,7 +122,7 @@ impl ShardRun {
                 stop,
                 evaluating: false,
             };
-            let model = Model::<f32>::new(cfg).map_err(tmcc_model::Error::from)?;
+            let model = Model::<f32>::new(cfg)?;
             let outcome = run(device, model, &RunOptions::default(), &mut watch);
             let what = if watch.evaluating {
                 "evaluating the group of runs"
@@ -180,7 +178,7 @@ impl ShardRun {
         self.results.complete = true;
         self.dir.write_results(&self.results)?;
         Ok(ShardEnd::Complete {
-            seconds: t0.elapsed().as_secs_f64(),
+            seconds: pace.elapsed_s(),
         })
     }
 }
