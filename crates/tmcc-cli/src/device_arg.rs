@@ -1,6 +1,6 @@
 //! `--device auto|cpu|cuda`, shared by the commands that train or evaluate.
 
-use tmcc_lab::run::{Device, DeviceChoice};
+use tmcc_lab::runner::{Device, DeviceChoice};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct DeviceArg {

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use tmcc_lab::run::eval_model;
+use tmcc_lab::rundir::load_checkpoint;
+use tmcc_lab::runner::eval_model;
 
-use crate::common::load_checkpoint;
 use crate::device_arg::DeviceArg;
 
 #[derive(clap::Args)]

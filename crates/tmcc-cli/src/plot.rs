@@ -4,7 +4,8 @@
 //! Run directory, `--kind`:
 //! - `loss`: training loss / naive against step, per instance (`metrics.json`, or
 //!   `progress.json` of an unfinished run);
-//! - `response`: every feature's `out_i − r·v` against `v` next to `ReLU(v)`, per instance;
+//! - `response`: every feature's `out_i − r·v` against `v` next to `ReLU(v)`, per instance
+//!   (computed on `--device`);
 //! - `weights`: per-feature read-in and write-out norms, per instance;
 //! - `mix`: `W_out·W_in` in feature space next to `σ·M` (`mix`) or `N = W_EᵀW_E − I`
 //!   (embedding variants) for one instance (`--instance`);
@@ -18,17 +19,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tmcc_lab::figures::{
-    default_sweep_x, loss_curve_chart, mixing_reference, model_response, panels, product_heatmaps,
-    response_panel, sweep_chart, weight_panel,
+    default_sweep_x, loss_curve_chart, mixing_reference, panels, product_heatmaps, response_panel,
+    sweep_chart, weight_panel,
 };
-use tmcc_lab::run::Metrics;
-use tmcc_lab::rundir::METRICS;
-use tmcc_lab::sweep::{Results, RESULTS_JSON};
-use tmcc_model::eval::FeatureClass;
-use tmcc_model::train::LogPoint;
+use tmcc_lab::response::{response, Counts};
+use tmcc_lab::rundir::{load_checkpoint, RunDir, FIGURES};
+use tmcc_lab::sweep::{Results, SweepDir, RESULTS_JSON};
 
-use crate::common::{checkpoint_path, load_checkpoint};
-use crate::train::PROGRESS;
+use crate::device_arg::DeviceArg;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -62,6 +60,8 @@ pub struct Args {
     /// Grid points of the response.
     #[arg(long, default_value_t = 41)]
     pub points: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 fn ensure_parent(path: &Path) -> anyhow::Result<()> {
@@ -72,7 +72,7 @@ fn ensure_parent(path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    if args.dir.is_dir() && args.dir.join(RESULTS_JSON).is_file() {
+    if SweepDir::is_sweep_dir(&args.dir) {
         return plot_sweep(&args);
     }
     anyhow::ensure!(
@@ -110,7 +110,7 @@ fn plot_sweep(args: &Args) -> anyhow::Result<i32> {
     let chart = sweep_chart(&results, &x)?;
     let out = args.out.clone().unwrap_or_else(|| {
         args.dir
-            .join("figures")
+            .join(FIGURES)
             .join(format!("loss_over_naive_vs_{x}.png"))
     });
     ensure_parent(&out)?;
@@ -119,40 +119,15 @@ fn plot_sweep(args: &Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The loss curve of the run next to `checkpoint`.
-fn loss_log(run_dir: &Path) -> anyhow::Result<Vec<LogPoint>> {
-    let metrics = run_dir.join(METRICS);
-    if let Ok(text) = std::fs::read_to_string(&metrics) {
-        if let Ok(m) = serde_json::from_str::<Metrics>(&text) {
-            return Ok(m.loss_curve);
-        }
-    }
-    let progress = run_dir.join(PROGRESS);
-    if let Ok(text) = std::fs::read_to_string(&progress) {
-        #[derive(serde::Deserialize)]
-        struct P {
-            loss_curve: Vec<LogPoint>,
-        }
-        if let Ok(p) = serde_json::from_str::<P>(&text) {
-            return Ok(p.loss_curve);
-        }
-    }
-    anyhow::bail!(
-        "no loss curve in {}: neither {METRICS} nor {PROGRESS} holds one",
-        run_dir.display()
-    )
-}
-
 fn plot_run(args: &Args) -> anyhow::Result<i32> {
     let ck = load_checkpoint(&args.dir)?;
     let model = &ck.model;
     let cfg = &model.cfg;
-    let ck_file = checkpoint_path(&args.dir);
-    let run_dir = ck_file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let run_dir = RunDir::holding(&args.dir);
     let kinds: Vec<Kind> = match args.kind {
         Kind::Auto => {
             let mut k = Vec::new();
-            if loss_log(&run_dir).is_ok() {
+            if run_dir.loss_curve().is_ok() {
                 k.push(Kind::Loss);
             }
             k.extend([Kind::Response, Kind::Weights]);
@@ -168,7 +143,7 @@ fn plot_run(args: &Args) -> anyhow::Result<i32> {
         match (&args.out, args.kind) {
             (Some(out), Kind::Auto) => out.join(name),
             (Some(out), _) => out.clone(),
-            (None, _) => run_dir.join("figures").join(name),
+            (None, _) => run_dir.file(FIGURES).join(name),
         }
     };
     let shown = cfg.instances.min(args.max_panels.max(1));
@@ -184,29 +159,29 @@ fn plot_run(args: &Args) -> anyhow::Result<i32> {
         ensure_parent(&path)?;
         match kind {
             Kind::Loss => {
-                let log = loss_log(&run_dir)?;
+                let log = run_dir.loss_curve()?;
                 anyhow::ensure!(
                     !log.is_empty(),
                     "the loss curve of {} is empty",
-                    run_dir.display()
+                    run_dir.path.display()
                 );
                 let title = format!("{} — training loss / naive", cfg.variant.name());
                 tmcc_plot::line_chart(&path, &loss_curve_chart(&title, cfg, &log))?;
             }
             Kind::Response => {
                 anyhow::ensure!(args.points >= 3, "--points must be ≥ 3");
-                let resp = model_response(model, args.points)?;
+                let resp = response(&args.device.select()?, model, args.points)?;
                 let charts: Vec<_> = (0..shown)
                     .map(|k| {
-                        let count = |c| resp[k].iter().filter(|r| r.class == c).count();
+                        let c = Counts::of(&resp[k]);
                         response_panel(
                             &format!(
                                 "#{k} s{} p{}: {} comp, {} zero, {} partial",
                                 cfg.instance_seed(k),
                                 cfg.instance_p(k),
-                                count(FeatureClass::Computed),
-                                count(FeatureClass::Zero),
-                                count(FeatureClass::Partial)
+                                c.computed,
+                                c.zero,
+                                c.partial
                             ),
                             &resp[k],
                         )

@@ -1,4 +1,5 @@
-//! `tmcc train`: train, checkpoint periodically, evaluate, write the run directory.
+//! `tmcc train`: train, checkpoint periodically, evaluate, write the run directory (the
+//! runner, `tmcc_lab::runner::run`, with a progress bar on stderr).
 //!
 //! Ctrl-C stops after the current step and saves a resumable checkpoint (exit 130); a NaN
 //! or infinite loss stops with an error and keeps the last good checkpoint.
@@ -7,37 +8,25 @@
 //! one; `--resume DIR --steps N` extends a run to `N` steps (with a constant schedule this
 //! equals a run trained for `N` steps from the start).
 //!
-//! Files: `config.toml`, `checkpoint.safetensors`, `progress.json` (the loss curve so far,
-//! written with each checkpoint and removed when the run finishes) and, at the end,
-//! `metrics.json`. Each is written to `.NAME.tmp-PID` and renamed into place; a process
-//! killed mid-write can leave such a temporary file, which `--resume` removes.
+//! Files (`tmcc_lab::rundir`): `config.toml`, `checkpoint.safetensors`, `progress.json`
+//! (the loss curve so far, written with each checkpoint and removed when the run
+//! finishes) and, at the end, `metrics.json`. A process killed mid-write can leave a
+//! temporary file `.NAME.tmp-PID`, which `--resume` removes.
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tmcc_lab::run::{eval_model, train as train_model, Metrics};
-use tmcc_lab::rundir::{RunDir, METRICS};
+use tmcc_lab::rundir::RunDir;
+use tmcc_lab::runner::{run as run_training, Observer, Outcome, Progress, RunOptions, RunState};
+use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::config::Schedule;
-use tmcc_model::train::LogPoint;
-use tmcc_model::Model;
+use tmcc_model::{Config, Model};
 
-use crate::common::{clean_temp_files, interrupt_flag};
+use crate::common::interrupt_flag;
 use crate::config_args::ConfigArgs;
 use crate::device_arg::DeviceArg;
-
-/// The loss curve of an unfinished run.
-pub const PROGRESS: &str = "progress.json";
-
-#[derive(Serialize, Deserialize)]
-struct ProgressFile {
-    steps_done: u64,
-    loss_curve: Vec<LogPoint>,
-}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -62,153 +51,137 @@ pub struct Args {
     pub device: DeviceArg,
 }
 
-/// The logged points of an earlier session of the run in `dir`, up to step `upto`.
-fn earlier_log(dir: &RunDir, upto: u64) -> Vec<LogPoint> {
-    let read = |name: &str| std::fs::read_to_string(dir.file(name)).ok();
-    let log = read(PROGRESS)
-        .and_then(|t| serde_json::from_str::<ProgressFile>(&t).ok())
-        .map(|p| p.loss_curve)
-        .or_else(|| {
-            read(METRICS)
-                .and_then(|t| serde_json::from_str::<Metrics>(&t).ok())
-                .map(|m| m.loss_curve)
+/// The progress bar, as an observer of the run; Ctrl-C stops it.
+struct Bar {
+    bar: ProgressBar,
+    naive: f64,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Bar {
+    fn new(cfg: &Config, from_step: u64, quiet: bool) -> anyhow::Result<Self> {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(cfg.steps)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  eta {eta}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(from_step);
+        Ok(Self {
+            bar,
+            naive: cfg.naive_loss(cfg.p),
+            interrupted: interrupt_flag()?,
         })
-        .unwrap_or_default();
-    log.into_iter().filter(|p| p.step <= upto).collect()
+    }
+}
+
+impl Observer for Bar {
+    fn on_log(&mut self, p: &Progress, _: &dyn RunState) -> Result<(), tmcc_lab::Error> {
+        let mean = p.mean_loss();
+        self.bar.set_position(p.step);
+        self.bar.set_message(format!(
+            "loss {mean:.3e}  loss/naive {:.4}",
+            mean / self.naive
+        ));
+        Ok(())
+    }
+
+    fn stop(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn evaluating(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The run directory to resume and its checkpoint (with `--steps` applied, and saved to
+/// `config.toml`); `None` when the run is already complete.
+fn open_resume(path: &Path, args: &Args) -> anyhow::Result<Option<(RunDir, Checkpoint<f32>)>> {
+    anyhow::ensure!(
+        args.cfg.only_steps(),
+        "--resume continues the saved config; only --steps (to extend the run) may be given"
+    );
+    let dir = RunDir::open(path)?;
+    let removed = dir.clean_temp_files();
+    if removed > 0 {
+        eprintln!("removed {removed} temporary file(s) left by an interrupted write");
+    }
+    let mut ck = dir.load_checkpoint()?;
+    if let Some(steps) = args.cfg.steps {
+        anyhow::ensure!(
+            steps >= ck.step,
+            "--steps {steps} is below the {} steps already done in {}",
+            ck.step,
+            dir.path.display()
+        );
+        let cfg = &mut ck.model.cfg;
+        if steps != cfg.steps && cfg.schedule != Schedule::Constant {
+            eprintln!(
+                "note: the {:?} learning-rate schedule depends on `steps`; extending \
+                 from {} to {steps} changes the learning rate of the remaining steps",
+                cfg.schedule, cfg.steps
+            );
+        }
+        cfg.steps = steps;
+        cfg.validate()?;
+        dir.write_config(cfg)?;
+    }
+    if ck.step >= ck.model.cfg.steps {
+        eprintln!(
+            "{} is already complete ({} steps); pass --steps N to extend it",
+            dir.path.display(),
+            ck.step
+        );
+        return Ok(None);
+    }
+    Ok(Some((dir, ck)))
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let device = args.device.select()?;
-    let (dir, model, resume, mut log) = match &args.resume {
-        Some(path) => {
-            anyhow::ensure!(
-                args.cfg.only_steps(),
-                "--resume continues the saved config; only --steps (to extend the run) may be given"
-            );
-            let dir = RunDir::open(path)?;
-            let removed = clean_temp_files(&dir.path);
-            if removed > 0 {
-                eprintln!("removed {removed} temporary file(s) left by an interrupted write");
-            }
-            let mut ck = dir.load_checkpoint()?;
-            if let Some(steps) = args.cfg.steps {
-                anyhow::ensure!(
-                    steps >= ck.step,
-                    "--steps {steps} is below the {} steps already done in {}",
-                    ck.step,
-                    dir.path.display()
-                );
-                let cfg = &mut ck.model.cfg;
-                if steps != cfg.steps && cfg.schedule != Schedule::Constant {
-                    eprintln!(
-                        "note: the {:?} learning-rate schedule depends on `steps`; extending \
-                         from {} to {steps} changes the learning rate of the remaining steps",
-                        cfg.schedule, cfg.steps
-                    );
-                }
-                cfg.steps = steps;
-                cfg.validate()?;
-                dir.write_config(cfg)?;
-            }
-            if ck.step >= ck.model.cfg.steps {
-                eprintln!(
-                    "{} is already complete ({} steps); pass --steps N to extend it",
-                    dir.path.display(),
-                    ck.step
-                );
-                return Ok(0);
-            }
-            let log = earlier_log(&dir, ck.step);
-            (dir, ck.model.clone(), Some(ck), log)
-        }
+    let (dir, model, resume) = match &args.resume {
+        Some(path) => match open_resume(path, &args)? {
+            Some((dir, ck)) => (dir, ck.model.clone(), Some(ck)),
+            None => return Ok(0),
+        },
         None => {
             let cfg = args.cfg.build()?;
             let model = Model::<f32>::new(&cfg)?;
             let dir = RunDir::create(args.out.as_ref().expect("clap requires --out"), args.force)?;
             dir.write_config(&cfg)?;
-            (dir, model, None, Vec::new())
+            (dir, model, None)
         }
     };
     let cfg = model.cfg.clone();
-    let interrupted = interrupt_flag()?;
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(cfg.steps)
+    let mut bar = Bar::new(&cfg, resume.as_ref().map_or(0, |c| c.step), args.quiet)?;
+    let opts = RunOptions {
+        resume: resume.as_ref(),
+        dir: Some(&dir),
+        checkpoint_every: args.checkpoint_every,
     };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  eta {eta}  {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(resume.as_ref().map_or(0, |c| c.step));
-    let start = Instant::now();
-    let naive = cfg.naive_loss(cfg.p);
-    let mut last_saved = resume.as_ref().map_or(0, |c| c.step);
-    let save_progress = |dir: &RunDir, log: &[LogPoint], step: u64| {
-        dir.write_json(
-            PROGRESS,
-            &ProgressFile {
-                steps_done: step,
-                loss_curve: log.to_vec(),
-            },
-        )
-    };
-    let result = train_model(&device, model, resume.as_ref(), |p, trainer| {
-        let mean = p.loss.iter().sum::<f64>() / p.loss.len() as f64;
-        bar.set_position(p.step);
-        bar.set_message(format!("loss {mean:.3e}  loss/naive {:.4}", mean / naive));
-        log.push(LogPoint {
-            step: p.step,
-            loss: p.loss.to_vec(),
-        });
-        let stop = interrupted.load(Ordering::SeqCst);
-        let due = args.checkpoint_every > 0 && p.step - last_saved >= args.checkpoint_every;
-        if due && !stop && p.step < p.steps {
-            save_progress(&dir, &log, p.step)?;
-            dir.write_checkpoint(&trainer.checkpoint()?)?;
-            last_saved = p.step;
-        }
-        Ok(!stop)
-    });
-    let trained = match result {
-        Ok(t) => t,
-        Err(e) => {
-            bar.abandon();
-            let status = json!({ "status": "failed", "error": e.to_string(), "last_checkpoint_step": last_saved });
-            dir.write_json(METRICS, &status)?;
-            return Err(e).context(format!(
-                "run directory {} keeps the checkpoint of step {last_saved}",
+    let done = match run_training(&device, model, &opts, &mut bar) {
+        Ok(Outcome::Finished(done)) => done,
+        Ok(Outcome::Stopped { checkpoint, .. }) => {
+            bar.bar.abandon_with_message("interrupted");
+            eprintln!(
+                "interrupted at step {}; resume with `tmcc train --resume {}`",
+                checkpoint.step,
                 dir.path.display()
-            ));
+            );
+            return Ok(130);
+        }
+        Err(e) => {
+            bar.bar.abandon();
+            return Err(e.into());
         }
     };
-    let steps_done = trained.checkpoint.step;
-    if steps_done < cfg.steps {
-        save_progress(&dir, &log, steps_done)?;
-        dir.write_checkpoint(&trained.checkpoint)?;
-        bar.abandon_with_message("interrupted");
-        eprintln!(
-            "interrupted at step {steps_done}; resume with `tmcc train --resume {}`",
-            dir.path.display()
-        );
-        return Ok(130);
-    }
-    dir.write_checkpoint(&trained.checkpoint)?;
-    bar.finish_and_clear();
-    let eval = eval_model(&device, &trained.checkpoint.model, cfg.eval_samples, None)?;
-    let metrics = Metrics {
-        steps_done,
-        final_train_loss: log.last().map(|l| l.loss.clone()).unwrap_or_default(),
-        loss_curve: log,
-        eval,
-        seconds: start.elapsed().as_secs_f64(),
-        device: device.describe(),
-    };
-    dir.write_json(METRICS, &metrics)?;
-    let _ = std::fs::remove_file(dir.file(PROGRESS));
-    for e in &metrics.eval {
+    for e in &done.metrics.eval {
         outln!(
             "instance {:>3}  seed {:>6}  p {:.4}  loss {:.6e} ± {:.1e}  loss/naive {:.4} ± {:.4}",
             e.instance,
@@ -220,6 +193,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             e.ratio_se
         );
     }
-    eprintln!("wrote {} in {:.1} s", dir.path.display(), metrics.seconds);
+    eprintln!(
+        "wrote {} in {:.1} s",
+        dir.path.display(),
+        done.metrics.seconds
+    );
     Ok(0)
 }

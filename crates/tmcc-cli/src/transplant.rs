@@ -2,23 +2,15 @@
 //! `emb_res_orth` (→ `res_mlp`) or `emb_mlp` (→ `mlp`) model into its weights
 //! (`W1' = W1·W_E`, `W2' = W_Eᵀ·W2`, `b2' = W_Eᵀ·b2`), evaluate the model and its transplant
 //! on the same evaluation stream, and write the transplanted model (`config.toml`,
-//! `checkpoint.safetensors`, with no optimizer state) and `transplant.json`.
+//! `checkpoint.safetensors`, with no optimizer state) and `transplant.json`
+//! (`tmcc_lab::transplant`).
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-use tmcc_lab::run::eval_model;
+use tmcc_lab::rundir::{load_checkpoint, RunDir};
+use tmcc_lab::transplant::{transplant, Comparison};
 
 use crate::device_arg::DeviceArg;
-use tmcc_lab::rundir::RunDir;
-use tmcc_lab::transplant::transplant;
-use tmcc_model::checkpoint::Checkpoint;
-use tmcc_model::eval::InstanceEval;
-
-use crate::common::{checkpoint_path, load_checkpoint};
-
-/// File of the comparison.
-pub const TRANSPLANT_JSON: &str = "transplant.json";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,72 +32,15 @@ pub struct Args {
     pub device: DeviceArg,
 }
 
-#[derive(Serialize)]
-struct Pair {
-    instance: usize,
-    seed: u64,
-    p: f64,
-    original: InstanceEval,
-    transplant: InstanceEval,
-    /// `loss/naive + 2·SE < 1` for the transplant.
-    transplant_beats_naive: bool,
-}
-
-#[derive(Serialize)]
-struct Comparison {
-    source: String,
-    source_variant: String,
-    target_variant: String,
-    res_factor: f64,
-    source_step: u64,
-    samples: usize,
-    eval_seed: u64,
-    rule: &'static str,
-    instances: Vec<Pair>,
-}
-
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let ck = load_checkpoint(&args.checkpoint)?;
-    let cfg = &ck.model.cfg;
     let moved = transplant(&ck.model)?;
-    let samples = args.samples.unwrap_or(cfg.eval_samples);
+    let samples = args.samples.unwrap_or(ck.model.cfg.eval_samples);
     anyhow::ensure!(samples >= 1, "--samples must be ≥ 1");
-    // Both at each instance's training p on the stream of eval_seed: the same samples.
     let device = args.device.select()?;
-    let before = eval_model(&device, &ck.model, samples, None)?;
-    let after = eval_model(&device, &moved, samples, None)?;
+    let cmp = Comparison::new(&device, &ck, &args.checkpoint, &moved, samples)?;
     let dir = RunDir::create(&args.out, args.force)?;
-    dir.write_config(&moved.cfg)?;
-    dir.write_checkpoint(&Checkpoint {
-        model: moved.clone(),
-        step: 0,
-        moments: None,
-        stream_positions: None,
-    })?;
-    let cmp = Comparison {
-        source: checkpoint_path(&args.checkpoint).display().to_string(),
-        source_variant: cfg.variant.name().into(),
-        target_variant: moved.cfg.variant.name().into(),
-        res_factor: cfg.res_factor(),
-        source_step: ck.step,
-        samples,
-        eval_seed: cfg.eval_seed,
-        rule: "W1' = W1·W_E, W2' = W_Eᵀ·W2, b1' = b1, b2' = W_Eᵀ·b2; both evaluated on the \
-               same stream; the transplant beats naive if loss/naive + 2·SE < 1",
-        instances: before
-            .into_iter()
-            .zip(after)
-            .map(|(o, t)| Pair {
-                instance: o.instance,
-                seed: cfg.instance_seed(o.instance),
-                p: o.p,
-                transplant_beats_naive: t.ratio + 2.0 * t.ratio_se < 1.0,
-                original: o,
-                transplant: t,
-            })
-            .collect(),
-    };
-    dir.write_json(TRANSPLANT_JSON, &cmp)?;
+    cmp.write(&dir, &moved)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&cmp)?);
     } else {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use tmcc_lab::run::{Device, DeviceChoice};
+use tmcc_lab::runner::{Device, DeviceChoice};
 
 fn train_on(out: &std::path::Path, device: &str) -> std::process::Output {
     let mut args: Vec<String> = ["train", "-q", "--out", s(out), "--device", device]

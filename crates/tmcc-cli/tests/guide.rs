@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use tmcc_lab::sweep::Sweep;
+use tmcc_lab::sweep::SweepSpec as Sweep;
 
 fn guide() -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/guide.md");

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tmcc_lab::run::Device;
 use tmcc_lab::rundir::RunDir;
+use tmcc_lab::runner::Device;
 use tmcc_model::{Config, Model};
 
 fn config_of(sets: &[&str]) -> Config {
@@ -71,7 +71,7 @@ fn resume_after_interrupt_is_bit_identical() {
         // The interruption, as Ctrl-C leaves it: config.toml and the checkpoint of step 40.
         let cfg = config_of(sets);
         let trained =
-            tmcc_lab::run::train(&Device::Cpu, Model::new(&cfg).unwrap(), None, |p, _| {
+            tmcc_lab::runner::train(&Device::Cpu, Model::new(&cfg).unwrap(), None, |p, _| {
                 Ok(p.step < 40)
             })
             .unwrap();

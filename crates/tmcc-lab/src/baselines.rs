@@ -274,7 +274,7 @@ pub fn to_model(cfg: &Config, weights: &[Weights]) -> Result<Model<f32>, Error> 
 mod tests {
     use super::*;
     use crate::eigen::symmetric_part;
-    use crate::run::{eval_model, Device};
+    use crate::runner::{eval_model, Device};
     use tmcc_model::config::{Init, Mixing};
     use tmcc_model::init::mixing_matrix;
     use tmcc_model::Variant;

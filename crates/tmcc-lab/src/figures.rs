@@ -1,5 +1,8 @@
-//! The standard figures of a model: input–output response and weight bars, built on
-//! tmcc-plot. Shared by the reproduction and `tmcc plot`.
+//! The standard figures of a model, built on tmcc-plot and shared by the reproduction and
+//! `tmcc plot`: input–output response panels (the response itself: [`crate::response`]),
+//! per-feature read-in / write-out norms (`‖(W1·W_E)[:, i]‖`, `‖(W_Eᵀ·W2)[i, :]‖`),
+//! training loss / naive against step, `W_out·W_in` (`F×F`) next to its mixing reference,
+//! and loss/naive against a swept field.
 
 use std::path::Path;
 
@@ -41,20 +44,31 @@ pub fn response_panel(title: &str, responses: &[FeatureResponse]) -> LineChart {
     }
 }
 
-/// Per-feature read-in `‖(W1·W_E)[:, i]‖` and write-out `‖(W_Eᵀ·W2)[i, :]‖` of instance
-/// `k`, features sorted by read-in (descending). Works with or without an embedding.
-pub fn weight_norms(model: &Model<f32>, k: usize) -> Result<(Vec<f64>, Vec<f64>), Error> {
+/// The weights of instance `k` in feature space, `(F, H, W_in, W_out)`: `W_in = W1·W_E`
+/// (`H×F`) and `W_out = W_Eᵀ·W2` (`F×H`) with an embedding (the transplant), `W1` and `W2`
+/// without; `W_out = W_inᵀ` when tied.
+fn feature_weights(
+    model: &Model<f32>,
+    k: usize,
+) -> Result<(usize, usize, Vec<f32>, Vec<f32>), Error> {
     let feat = if model.embed.is_some() {
         transplant(model)?
     } else {
         model.clone()
     };
     let (f, h) = (feat.cfg.n_feat, feat.cfg.n_hidden);
-    let w1 = feat.tensor(k, Param::W1).expect("W1");
+    let w1 = feat.tensor(k, Param::W1).expect("W1").to_vec();
     let w2: Vec<f32> = match feat.tensor(k, Param::W2) {
         Some(w2) => w2.to_vec(),
         None => (0..f * h).map(|i| w1[(i % h) * f + i / h]).collect(),
     };
+    Ok((f, h, w1, w2))
+}
+
+/// Per-feature read-in `‖(W1·W_E)[:, i]‖` and write-out `‖(W_Eᵀ·W2)[i, :]‖` of instance
+/// `k`, features sorted by read-in (descending). Works with or without an embedding.
+pub fn weight_norms(model: &Model<f32>, k: usize) -> Result<(Vec<f64>, Vec<f64>), Error> {
+    let (f, h, w1, w2) = feature_weights(model, k)?;
     let mut pairs: Vec<(f64, f64)> = (0..f)
         .map(|i| {
             let read = (0..h)
@@ -111,16 +125,6 @@ pub fn panels(path: &Path, title: &str, panels: &[LineChart]) -> Result<(), Erro
 // ---------------------------------------------------------------------------------------
 // Figures of `tmcc plot`: loss curves, W_out·W_in against the mixing term, sweep charts.
 
-/// Every feature's response of every instance of `model` (`[instance][feature]`, CPU) on
-/// `points` values of `v` (see `tmcc_model::eval::response`).
-pub fn model_response(
-    model: &Model<f32>,
-    points: usize,
-) -> Result<Vec<Vec<FeatureResponse>>, Error> {
-    let mut fast = tmcc_model::fast::FastModel::new(tmcc_kernels::cpu::Cpu, model)?;
-    Ok(tmcc_model::eval::response(&mut fast, &model.cfg, points)?)
-}
-
 /// Training-batch loss divided by the naive loss at each instance's `p`, against step,
 /// one series per instance (labelled up to 10), with the naive level at 1.
 pub fn loss_curve_chart(
@@ -167,21 +171,11 @@ pub fn loss_curve_chart(
 /// `W_out·W_in` of instance `k` in feature space (`F×F`, row = output feature):
 /// `(W_Eᵀ·W2)·(W1·W_E)` with an embedding, `W2·W1` without (`W1ᵀ` for `W2` when tied).
 pub fn feature_product(model: &Model<f32>, k: usize) -> Result<Vec<f64>, Error> {
-    let feat = if model.embed.is_some() {
-        transplant(model)?
-    } else {
-        model.clone()
-    };
-    let (f, h) = (feat.cfg.n_feat, feat.cfg.n_hidden);
-    let w1 = feat.tensor(k, Param::W1).expect("W1");
-    let w2 = |a: usize, j: usize| match feat.tensor(k, Param::W2) {
-        Some(w2) => w2[a * h + j] as f64,
-        None => w1[j * f + a] as f64,
-    };
+    let (f, h, w1, w2) = feature_weights(model, k)?;
     let mut out = vec![0.0; f * f];
     for a in 0..f {
         for j in 0..h {
-            let c = w2(a, j);
+            let c = w2[a * h + j] as f64;
             for b in 0..f {
                 out[a * f + b] += c * w1[j * f + b] as f64;
             }

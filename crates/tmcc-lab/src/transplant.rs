@@ -5,19 +5,30 @@
 //!
 //! The transplant computes the same MLP on the same features; what it loses is the
 //! residual noise `N x` (`W_EᵀW_E = I + N`), which becomes the clean `r·x`.
+//! [`Comparison`] evaluates a model and its transplant on the same evaluation samples
+//! (`tmcc transplant`, which writes it as `transplant.json`).
 
+use std::path::Path;
+
+use serde::Serialize;
+use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::config::Variant;
-use tmcc_model::{Config, Error, Model, Param};
+use tmcc_model::eval::InstanceEval;
+use tmcc_model::{Config, Model, Param};
+
+use crate::rundir::{checkpoint_path, RunDir};
+use crate::runner::{eval_model, Device};
+use crate::Error;
 
 /// The `res_mlp` (or `mlp` for `emb_mlp`) that `model`'s weights become without the
 /// embedding; every instance is transplanted.
-pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
+pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, tmcc_model::Error> {
     let cfg = &model.cfg;
     let target = match cfg.variant {
         Variant::EmbRes | Variant::EmbResOrth => Variant::ResMlp,
         Variant::EmbMlp => Variant::Mlp,
         v => {
-            return Err(Error::Shape(format!(
+            return Err(tmcc_model::Error::Shape(format!(
                 "transplant needs an embedding variant, got `{}`",
                 v.name()
             )))
@@ -73,6 +84,89 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, Error> {
         }
     }
     Ok(out)
+}
+
+/// The file of a [`Comparison`] in the transplant's run directory.
+pub const TRANSPLANT_JSON: &str = "transplant.json";
+
+/// One instance, before and after the transplant.
+#[derive(Clone, Debug, Serialize)]
+pub struct Pair {
+    pub instance: usize,
+    pub seed: u64,
+    pub p: f64,
+    pub original: InstanceEval,
+    pub transplant: InstanceEval,
+    /// `loss/naive + 2·SE < 1` for the transplant.
+    pub transplant_beats_naive: bool,
+}
+
+/// A model and its transplant, evaluated on the same samples (`transplant.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The checkpoint file the model came from.
+    pub source: String,
+    pub source_variant: String,
+    pub target_variant: String,
+    pub res_factor: f64,
+    pub source_step: u64,
+    pub samples: usize,
+    pub eval_seed: u64,
+    pub rule: &'static str,
+    pub instances: Vec<Pair>,
+}
+
+impl Comparison {
+    /// Evaluates `source` (loaded from `source_path`, a checkpoint file or a run directory)
+    /// and its transplant `moved` on `device`, both at each instance's training p on
+    /// `samples` samples of the stream of `eval_seed`: the same samples.
+    pub fn new(
+        device: &Device,
+        source: &Checkpoint<f32>,
+        source_path: &Path,
+        moved: &Model<f32>,
+        samples: usize,
+    ) -> Result<Self, Error> {
+        let cfg = &source.model.cfg;
+        let before = eval_model(device, &source.model, samples, None)?;
+        let after = eval_model(device, moved, samples, None)?;
+        Ok(Self {
+            source: checkpoint_path(source_path).display().to_string(),
+            source_variant: cfg.variant.name().into(),
+            target_variant: moved.cfg.variant.name().into(),
+            res_factor: cfg.res_factor(),
+            source_step: source.step,
+            samples,
+            eval_seed: cfg.eval_seed,
+            rule: "W1' = W1·W_E, W2' = W_Eᵀ·W2, b1' = b1, b2' = W_Eᵀ·b2; both evaluated on the \
+                   same stream; the transplant beats naive if loss/naive + 2·SE < 1",
+            instances: before
+                .into_iter()
+                .zip(after)
+                .map(|(o, t)| Pair {
+                    instance: o.instance,
+                    seed: cfg.instance_seed(o.instance),
+                    p: o.p,
+                    transplant_beats_naive: t.ratio + 2.0 * t.ratio_se < 1.0,
+                    original: o,
+                    transplant: t,
+                })
+                .collect(),
+        })
+    }
+
+    /// Writes the transplanted model `moved` into `dir` (`config.toml` and a checkpoint of
+    /// step 0 with no optimizer state) and this comparison (`transplant.json`).
+    pub fn write(&self, dir: &RunDir, moved: &Model<f32>) -> Result<(), Error> {
+        dir.write_config(&moved.cfg)?;
+        dir.write_checkpoint(&Checkpoint {
+            model: moved.clone(),
+            step: 0,
+            moments: None,
+            stream_positions: None,
+        })?;
+        dir.write_json(TRANSPLANT_JSON, self)
+    }
 }
 
 #[cfg(test)]
