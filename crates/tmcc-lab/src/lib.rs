@@ -34,7 +34,7 @@ pub enum Error {
     /// A checkpoint without the state a resume needs (`what`: "optimizer state",
     /// "data-stream positions"). The text keeps the wording of earlier versions, so the
     /// command line prints what it printed before.
-    #[error("shape mismatch: checkpoint has no {what}")]
+    #[error("checkpoint has no {what}")]
     MissingState { what: &'static str },
     /// `source`, with what was being done when it happened (printed `what: source`).
     #[error("{what}")]

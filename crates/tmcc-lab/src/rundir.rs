@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::eval::InstanceEval;
-use tmcc_model::io::write_atomic;
+use tmcc_model::io::{is_temp_name, write_atomic};
 use tmcc_model::train::LogPoint;
 use tmcc_model::Config;
 
@@ -75,14 +75,6 @@ pub fn checkpoint_path(path: &Path) -> PathBuf {
 /// Loads a checkpoint file or the checkpoint of a run directory.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint<f32>, Error> {
     Ok(Checkpoint::<f32>::load(&checkpoint_path(path))?)
-}
-
-/// Whether `name` is a temporary file of `tmcc_model::io::write_atomic` (`.NAME.tmp-PID`).
-pub fn is_temp_file(name: &str) -> bool {
-    name.starts_with('.')
-        && name
-            .rsplit_once(".tmp-")
-            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// An output directory owned by one run.
@@ -237,21 +229,8 @@ impl RunDir {
         };
         entries
             .flatten()
-            .filter(|e| is_temp_file(&e.file_name().to_string_lossy()))
+            .filter(|e| is_temp_name(&e.file_name().to_string_lossy()))
             .filter(|e| std::fs::remove_file(e.path()).is_ok())
             .count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_write_atomic_temp_names() {
-        assert!(is_temp_file(".checkpoint.safetensors.tmp-1234"));
-        assert!(!is_temp_file("checkpoint.safetensors"));
-        assert!(!is_temp_file(".checkpoint.safetensors.tmp-"));
-        assert!(!is_temp_file(".hidden"));
     }
 }

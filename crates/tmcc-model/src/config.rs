@@ -9,7 +9,7 @@
 use crate::task::Task;
 use serde::{Deserialize, Serialize};
 
-/// Which member of the model family (docs/science.md#named-variants).
+/// Which member of the model family (docs/science.md#model-family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {

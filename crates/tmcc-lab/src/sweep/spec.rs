@@ -34,14 +34,6 @@ pub struct SweepSpec {
     toml_axes: Vec<Vec<toml::Value>>,
 }
 
-/// The one-line error of a TOML syntax error in `text`: the config parser's, which reads
-/// the same text the same way (one helper for every TOML file, with the line number).
-fn syntax_error(text: &str, e: toml::de::Error) -> ConfigError {
-    Config::from_toml_str(text)
-        .err()
-        .unwrap_or_else(|| ConfigError::new("<toml>", e.message().trim()))
-}
-
 fn axis_rank(field: &str) -> (usize, String) {
     match INSTANCE_AXES.iter().position(|f| *f == field) {
         Some(i) => (1 + i, String::new()),
@@ -59,7 +51,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl SweepSpec {
     /// Parses a sweep file. Every error names the field it is about, on one line.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, e))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::toml_syntax(text, &e))?;
         let grid = match table.remove("grid") {
             None => toml::Table::new(),
             Some(toml::Value::Table(t)) => t,

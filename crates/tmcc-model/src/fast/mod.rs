@@ -1,5 +1,5 @@
 //! The fast path: forward and backward of `K` instances through the kernel backend,
-//! exploiting the sparse `x` and the fixed embedding (docs/science.md#the-fast-path). Same
+//! exploiting the sparse `x` and the fixed embedding (docs/science.md#fast-path). Same
 //! maths as [`crate::reference`];
 //! only the order of the sums differs.
 //!
