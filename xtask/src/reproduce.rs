@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use tmcc_lab::reproduce::{run as reproduce, Options};
 use tmcc_lab::run::{Device, DeviceChoice};
+use tmcc_reproduce::{run as reproduce, Options};
 
 use crate::workspace_root;
 

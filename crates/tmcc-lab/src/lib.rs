@@ -1,10 +1,11 @@
 //! Experiments on the TMCC: training runs and their directories, the transplant
-//! intervention, statistics, figures, and the reproduction of the seed's claims.
+//! intervention, sweeps, statistics, eigen-analysis, the untrained baselines and figures.
+//! The reproduction of the papers' claims, which uses all of these, is the
+//! `tmcc-reproduce` crate.
 
 pub mod baselines;
 pub mod eigen;
 pub mod figures;
-pub mod reproduce;
 pub mod run;
 pub mod rundir;
 pub mod stats;

@@ -1,5 +1,5 @@
-//! Beyond the seed: the experiments of the follow-up paper ("Compressed Computation is
-//! (probably) not Computation in Superposition"), claims P1–P5, on the `mix` model.
+//! The follow-up paper ("Compressed Computation is (probably) not Computation in
+//! Superposition"): its experiments, claims P1–P5, on the `mix` model.
 //!
 //! **Sign of the mixing term.** tmcc's `mix` model has the residual `r·(I + σM)·x` and
 //! the labels `ReLU(x) + r·x`, so its MLP must output `ReLU(x) − rσM·x`. The paper writes
@@ -24,12 +24,12 @@ mod sparsity;
 
 use std::collections::BTreeMap;
 
+use tmcc_lab::run::{eval_model, Device};
 use tmcc_model::config::{Init, Mixing, Optimizer, Schedule};
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::{Config, Model, Variant};
 
-use super::ctx::{ClaimResult, Ctx, Plan};
-use crate::run::{eval_model, Device};
+use crate::ctx::{ClaimResult, Ctx, Plan};
 use crate::Error;
 
 /// Setting string of every follow-up claim.

@@ -6,12 +6,12 @@
 //! `p_below < 0.01` and `mean + 2·SE < 1`; "not below" needs `p_below ≥ 0.05`.
 
 use serde_json::json;
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::Variant;
 use tmcc_plot::{bar_chart, Bar, BarChart, HLine};
 
-use super::ctx::{ClaimResult, Ctx, RunOutput};
-use super::table::{pm, pval, table};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{ClaimResult, Ctx, RunOutput};
+use crate::table::{pm, pval, table};
 use crate::Error;
 
 pub const VARIANTS: [Variant; 5] = [

@@ -16,16 +16,16 @@
 //! `H/F` with p < 0.01.
 
 use serde_json::json;
+use tmcc_lab::eigen::{subspace_share, sym_eigen, symmetric_part, Eigen};
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::{Model, Param};
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::sigma::Sweeps;
 use super::sparsity::AcrossP;
 use super::{fmt_pval as pval, mixing_f64, r_sigma, SETTING};
-use crate::eigen::{subspace_share, sym_eigen, symmetric_part, Eigen};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// Per-neuron shares of one instance.

@@ -9,13 +9,13 @@
 //! (one-sided t-test p ≥ 0.05) while some noisy setting is below (p < 0.01, mean + 2·SE < 1).
 
 use serde_json::json;
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::{Config, Model, Variant};
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::ctx::{ClaimResult, Ctx};
-use super::table::{pm, pval, table};
 use super::variants::{is_below, is_not_below};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::{pm, pval, table};
 use crate::Error;
 
 /// RMS of the off-diagonal entries of every instance's residual mixing, averaged.

@@ -13,9 +13,9 @@ use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{below_naive, eval_pairs, naive_l_over_p, paper_cfg, SETTING};
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// One σ sweep: instance `i·seeds + s` has σ = `sigmas[i]` and seed `s`.

@@ -1,18 +1,18 @@
 //! The shared machinery of the reproduction: the plan (how many seeds and steps, quick or
 //! full), progress on stderr with an ETA, training runs with evaluation, and the record
-//! of one claim.
+//! of one claim. Every training run of the reproduction goes through [`Ctx::train`] or
+//! [`Ctx::train_observed`], the one place that calls the lab's training entry point.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
+use tmcc_lab::run::{eval_model, train, Device, Progress, RunState};
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::train::LogPoint;
 use tmcc_model::{Config, Model};
 
 use crate::Error;
-
-use crate::run::{eval_model, train, Device, Progress, RunState};
 
 /// How big the reproduction is. `quick` keeps every code path and shrinks the numbers.
 #[derive(Clone, Debug, Serialize)]
@@ -36,7 +36,7 @@ pub struct Plan {
     pub sigmas: Vec<f64>,
     /// How many times during L1 training the response is classified.
     pub l1_snapshots: u64,
-    /// Follow-up paper (claims P1–P5, `reproduce/beyond/`): training steps of the models
+    /// Follow-up paper (claims P1–P5, `follow_up/`): training steps of the models
     /// trained at each p (P1).
     pub paper_p_steps: u64,
     /// The p grid of P1 (log-spaced from 1e-3 to 1; must contain 0.01).

@@ -10,16 +10,16 @@
 use serde::Serialize;
 use serde_json::json;
 use tmcc_kernels::cpu::Cpu;
+use tmcc_lab::figures::{panels, response_panel, weight_panel};
 use tmcc_model::config::LossName;
 use tmcc_model::eval::{response, FeatureClass, FeatureResponse, RESPONSE_TOLERANCE};
 use tmcc_model::fast::FastModel;
 use tmcc_model::{Config, Model, Variant};
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::ctx::{ClaimResult, Ctx};
-use super::table::table;
 use super::variants::VariantRuns;
-use crate::figures::{panels, response_panel, weight_panel};
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// Grid points of the response sweep.

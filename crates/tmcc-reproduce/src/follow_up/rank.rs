@@ -13,17 +13,17 @@
 //! one sign, at the same magnitude (decision rule of [`super::below_naive`]).
 
 use serde_json::json;
+use tmcc_lab::eigen::{sym_eigen, symmetric_part};
 use tmcc_model::config::Mixing;
 use tmcc_model::init::mixing_matrix;
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{
     below_naive, eval_pairs, mixing_f64, naive_l_over_p, offdiag_rms, paper_cfg, r_sigma,
     sigma_like_embedding, SETTING,
 };
-use crate::eigen::{sym_eigen, symmetric_part};
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 struct Setting {

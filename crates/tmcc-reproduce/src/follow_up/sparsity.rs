@@ -13,12 +13,12 @@ use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
 use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{
     below_naive, describe_mixing, eval_pairs, fmt_p, l_over_p, naive_l_over_p, paper_cfg, select,
     sigma_like_embedding, SETTING,
 };
+use crate::ctx::{ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// One mixing condition trained at every p of the grid.
