@@ -11,6 +11,7 @@ use tmcc_lab::run::{eval_model, train, Device, Progress, RunState};
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::train::LogPoint;
 use tmcc_model::{Config, Model};
+use tmcc_plot::HLine;
 
 use crate::Error;
 
@@ -265,4 +266,12 @@ impl Ctx {
     pub fn figure(&self, name: &str) -> (PathBuf, String) {
         (self.fig_dir.join(name), format!("figures/{name}"))
     }
+}
+
+/// The one labelled horizontal line of a figure (the naive loss, `n_hidden`, …).
+pub fn reference_line(label: &str, y: f64) -> Vec<HLine> {
+    vec![HLine {
+        label: label.into(),
+        y,
+    }]
 }

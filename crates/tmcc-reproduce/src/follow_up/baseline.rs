@@ -17,14 +17,14 @@ use tmcc_lab::baselines::{
 use tmcc_lab::run::Device;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
 use super::sigma::Sweeps;
 use super::sparsity::AcrossP;
 use super::{
     below_naive, eval_pairs_n, fmt_p, mixing_f64, naive_l_over_p, r_sigma, select, SETTING,
 };
-use crate::ctx::{ClaimResult, Ctx, Plan};
+use crate::ctx::{reference_line, ClaimResult, Ctx, Plan};
 use crate::table::table;
 use crate::Error;
 
@@ -259,10 +259,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
                 log_x: false,
                 log_y: true,
                 series,
-                hlines: vec![HLine {
-                    label: "naive L/p".into(),
-                    y: naive_lp,
-                }],
+                hlines: reference_line("naive L/p", naive_lp),
             },
         )?;
         tables += &format!("![baselines against σ, {} M]({link})\n\n", sw.name());
@@ -350,10 +347,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
             log_x: true,
             log_y: true,
             series: p_series,
-            hlines: vec![HLine {
-                label: "naive L/p".into(),
-                y: naive_lp,
-            }],
+            hlines: reference_line("naive L/p", naive_lp),
         },
     )?;
     let verdict = if holds {

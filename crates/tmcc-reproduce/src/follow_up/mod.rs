@@ -195,15 +195,6 @@ pub fn r_sigma(model: &Model<f32>, k: usize) -> f64 {
     model.cfg.res_factor() * model.cfg.instance_sigma(k)
 }
 
-/// Off-diagonal RMS of an `F×F` matrix.
-pub fn offdiag_rms(m: &[f64], f: usize) -> f64 {
-    let s: f64 = (0..f)
-        .flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j)))
-        .map(|(i, j)| m[i * f + j].powi(2))
-        .sum();
-    (s / (f * (f - 1)) as f64).sqrt()
-}
-
 /// Loss per feature per active probability, `L/p`.
 pub fn l_over_p(e: &InstanceEval) -> f64 {
     e.loss / e.p

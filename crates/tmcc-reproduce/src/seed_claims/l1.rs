@@ -15,10 +15,10 @@ use tmcc_model::config::LossName;
 use tmcc_model::eval::{response, FeatureClass, FeatureResponse, RESPONSE_TOLERANCE};
 use tmcc_model::fast::FastModel;
 use tmcc_model::{Config, Model, Variant};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
 use super::variants::VariantRuns;
-use crate::ctx::{ClaimResult, Ctx};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
 use crate::table::table;
 use crate::Error;
 
@@ -238,10 +238,7 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             log_x: false,
             log_y: false,
             series: count_series,
-            hlines: vec![HLine {
-                label: "n_hidden".into(),
-                y: plan.base(Variant::EmbRes).n_hidden as f64,
-            }],
+            hlines: reference_line("n_hidden", plan.base(Variant::EmbRes).n_hidden as f64),
         },
     )?;
     let figs = format!(

@@ -12,9 +12,9 @@ use tmcc_lab::stats::summarize;
 use tmcc_lab::transplant::transplant;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::{Config, Variant};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use crate::ctx::{ClaimResult, Ctx};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
 use crate::table::{pm, table};
 use crate::Error;
 
@@ -107,10 +107,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
                     style: SeriesStyle::LinePoints,
                 })
                 .collect(),
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: 1.0,
-            }],
+            hlines: reference_line("naive", 1.0),
         },
     )?;
     let mut header = vec!["p"];

@@ -8,9 +8,9 @@
 use serde_json::json;
 use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::Variant;
-use tmcc_plot::{bar_chart, Bar, BarChart, HLine};
+use tmcc_plot::{bar_chart, Bar, BarChart};
 
-use crate::ctx::{ClaimResult, Ctx, RunOutput};
+use crate::ctx::{reference_line, ClaimResult, Ctx, RunOutput};
 use crate::table::{pm, pval, table};
 use crate::Error;
 
@@ -97,10 +97,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, VariantRuns), Error> {
             title: "Loss / naive loss per variant (mean ± SE over seeds)".into(),
             y_label: "loss / naive".into(),
             bars,
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: 1.0,
-            }],
+            hlines: reference_line("naive", 1.0),
         },
     )?;
     let plan = &ctx.plan;
