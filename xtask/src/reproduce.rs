@@ -14,19 +14,18 @@ use anyhow::Context;
 
 use crate::workspace_root;
 
+/// The options of `tmcc reproduce` (its `--help` says more), passed on as given.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Fewer seeds and steps, same code path (a few minutes on 2 cores); verdicts are
-    /// indicative and never fail the command.
+    /// Fewer seeds and steps; output in target/reproduce-quick unless --out says otherwise.
     #[arg(long)]
     quick: bool,
-    /// Output directory (default: docs/reproduce, or target/reproduce-quick with --quick).
+    /// Output directory (default: docs/reproduce; relative to the current directory).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where to train and evaluate: `cpu` (the default: the committed report and CI run
-    /// here), `auto` (CUDA if a device can be used, else the CPU, saying why) or `cuda`.
-    #[arg(long, default_value = "cpu", value_name = "auto|cpu|cuda")]
-    device: String,
+    /// `cpu` (tmcc's default: the committed report and CI run there), `auto` or `cuda`.
+    #[arg(long, value_name = "auto|cpu|cuda")]
+    device: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -44,12 +43,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !cfg!(feature = "cuda") {
         cmd.arg("--no-default-features");
     }
-    cmd.args(["--", "reproduce", "--command", "cargo xtask reproduce"])
-        .args(["--device", &args.device])
-        .arg("--out")
-        .arg(&out);
+    cmd.args([
+        "--",
+        "reproduce",
+        "--command",
+        "cargo xtask reproduce",
+        "--out",
+    ])
+    .arg(&out);
     if args.quick {
         cmd.arg("--quick");
+    }
+    if let Some(device) = &args.device {
+        cmd.args(["--device", device]);
     }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
