@@ -18,8 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reproduce every claim of the seed (and the follow-up paper) with statistics,
-    /// writing docs/reproduce/REPORT.md, claims.json and the figures.
+    /// Reproduce every claim of the seed (and the follow-up paper) with statistics, through
+    /// `tmcc reproduce`, writing docs/reproduce/REPORT.md, claims.json and the figures.
     Reproduce(reproduce::Args),
     /// Time tmcc's training step against PyTorch on this machine.
     Bench(bench::Args),

@@ -1,101 +1,65 @@
-//! `cargo xtask reproduce [--quick] [--device auto|cpu|cuda]`: every claim of the seed,
-//! with statistics, a report and figures (docs/reproduce/ for the full run;
-//! target/reproduce-quick/ for --quick). CPU by default.
+//! `cargo xtask reproduce [--quick] [--out DIR] [--device auto|cpu|cuda]`: every claim of
+//! the seed and the follow-up paper, with statistics, a report and figures
+//! (docs/reproduce/ for the full run; target/reproduce-quick/ for --quick). CPU by default.
+//!
+//! Thin: runs `cargo run --release -p tmcc-cli --bin tmcc -- reproduce …` from the
+//! workspace root with an explicit `--out`, and exits with its status. The `tmcc` it builds
+//! has the `cuda` feature (tmcc-cli's default) unless this xtask was built without its own
+//! `cuda` feature.
 
 use std::path::PathBuf;
+use std::process::Command;
 
-use tmcc_lab::reproduce::{run as reproduce, Options};
-use tmcc_lab::run::{Device, DeviceChoice};
+use anyhow::Context;
 
 use crate::workspace_root;
 
+/// The options of `tmcc reproduce` (its `--help` says more), passed on as given.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Fewer seeds and steps, same code path (about 2 minutes); verdicts are indicative and
-    /// never fail the command.
+    /// Fewer seeds and steps; output in target/reproduce-quick unless --out says otherwise.
     #[arg(long)]
     quick: bool,
-    /// Output directory (default: docs/reproduce, or target/reproduce-quick with --quick).
+    /// Output directory (default: docs/reproduce; relative to the current directory).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where to train and evaluate: `cpu` (the default: the committed report and CI run
-    /// here), `auto` (CUDA if a device can be used, else the CPU, saying why) or `cuda`.
-    #[arg(long, default_value = "cpu", value_name = "auto|cpu|cuda")]
-    device: DeviceChoice,
-}
-
-/// `git describe --always --dirty` of the workspace, or `unknown` without git.
-fn revision(root: &std::path::Path) -> String {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    /// `cpu` (tmcc's default: the committed report and CI run there), `auto` or `cuda`.
+    #[arg(long, value_name = "auto|cpu|cuda")]
+    device: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (device, note) = Device::select(args.device).map_err(anyhow::Error::msg)?;
-    if let Some(note) = note {
-        eprintln!("note: {note}");
-    }
-    eprintln!("device: {}", device.describe());
     let root = workspace_root();
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        if args.quick {
-            root.join("target/reproduce-quick")
-        } else {
-            root.join("docs/reproduce")
-        }
-    });
-    let command = format!(
-        "cargo xtask reproduce{}{}",
-        if args.quick { " --quick" } else { "" },
-        if args.device == DeviceChoice::Cpu {
-            String::new()
-        } else {
-            format!(" --device {}", args.device)
-        }
-    );
-    let outcome = reproduce(&Options {
-        quick: args.quick,
-        device,
-        revision: revision(&root),
-        out_dir: out_dir.clone(),
-        command,
-    })?;
-    eprintln!(
-        "\nwrote {} in {:.0} s",
-        out_dir.join("REPORT.md").display(),
-        outcome.seconds
-    );
-    let failed: Vec<String> = outcome
-        .claims
-        .iter()
-        .filter(|c| !c.holds)
-        .map(|c| format!("claim {} ({}): {}", c.id, c.setting, c.verdict))
-        .collect();
-    for c in &outcome.claims {
-        eprintln!(
-            "claim {:<3} {}  {}",
-            c.id,
-            if c.holds { "holds " } else { "FAILS " },
-            c.verdict
-        );
+    let out = match args.out {
+        // Relative to where `cargo xtask` was called, as the user typed it.
+        Some(out) => std::env::current_dir()?.join(out),
+        None if args.quick => root.join("target/reproduce-quick"),
+        None => root.join("docs/reproduce"),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["run", "--release", "-p", "tmcc-cli", "--bin", "tmcc"]);
+    if !cfg!(feature = "cuda") {
+        cmd.arg("--no-default-features");
     }
-    if !failed.is_empty() {
-        if args.quick {
-            eprintln!("(quick mode: verdicts are indicative; not failing)");
-        } else {
-            anyhow::bail!(
-                "{} claim(s) did not reproduce: {}",
-                failed.len(),
-                failed.join("; ")
-            );
-        }
+    cmd.args([
+        "--",
+        "reproduce",
+        "--command",
+        "cargo xtask reproduce",
+        "--out",
+    ])
+    .arg(&out);
+    if args.quick {
+        cmd.arg("--quick");
+    }
+    if let Some(device) = &args.device {
+        cmd.args(["--device", device]);
+    }
+    let status = cmd.status().context("cannot run cargo")?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod device_arg;
 mod eval;
 mod merge;
 mod plot;
+mod reproduce;
 mod response;
 mod sweep;
 mod train;
@@ -49,6 +50,8 @@ enum Command {
     Transplant(transplant::Args),
     /// Classify every feature's input–output response as computed, zero or partial.
     Response(response::Args),
+    /// Reproduce every claim of the seed and the follow-up paper: REPORT.md, claims.json, figures.
+    Reproduce(reproduce::Args),
 }
 
 fn main() {
@@ -65,6 +68,7 @@ fn main() {
         Command::Plot(a) => plot::run(a),
         Command::Transplant(a) => transplant::run(a),
         Command::Response(a) => response::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,5 +1,5 @@
 //! Small dense linear algebra for `F×F` matrices (F ≈ 100), in `f64`, row-major:
-//! products, the symmetric eigendecomposition (cyclic Jacobi), the SVD (through the
+//! products, norms, the symmetric eigendecomposition (cyclic Jacobi), the SVD (through the
 //! eigendecomposition of `AᵀA`), and the share of a direction that lies in a subspace.
 //!
 //! Jacobi: rotations `A ← PᵀAP` zero one off-diagonal pair at a time (Numerical Recipes'
@@ -50,6 +50,15 @@ pub fn symmetric_part(a: &[f64], n: usize) -> Vec<f64> {
 /// Frobenius norm.
 pub fn frobenius(a: &[f64]) -> f64 {
     a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Root mean square of the `n(n − 1)` off-diagonal entries of a square `n×n` matrix.
+pub fn offdiag_rms(a: &[f64], n: usize) -> f64 {
+    let s: f64 = (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .map(|(i, j)| a[i * n + j].powi(2))
+        .sum();
+    (s / (n * (n - 1)) as f64).sqrt()
 }
 
 /// Eigenvalues in descending order, and the matching unit eigenvectors as rows
@@ -229,6 +238,15 @@ mod tests {
     fn gaussian(seed: u64, len: usize) -> Vec<f64> {
         let mut r = rng(seed, Stream::Init);
         gaussian_unit_columns(&mut r, len, 1)
+    }
+
+    #[test]
+    fn offdiag_rms_ignores_the_diagonal() {
+        assert_eq!(offdiag_rms(&[5.0, 2.0, -2.0, 7.0], 2), 2.0);
+        assert_eq!(
+            offdiag_rms(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 3),
+            0.0
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Experiments on the TMCC: the runner (train with progress, evaluate, write metrics) and
 //! the run directory it writes, sweeps, the transplant intervention, the response
-//! analysis, statistics, baselines, figures, and the reproduction of the seed's claims.
+//! analysis, statistics, eigen-analysis, the untrained baselines and figures. The
+//! reproduction of the papers' claims, which uses all of these, is the `tmcc-reproduce`
+//! crate.
 //!
 //! Every run and analysis takes a [`runner::Device`] (the CPU backend or a CUDA device)
 //! and dispatches to its backend; errors are one [`Error`] type, one line each.
@@ -8,19 +10,12 @@
 pub mod baselines;
 pub mod eigen;
 pub mod figures;
-pub mod reproduce;
 pub mod response;
 pub mod rundir;
 pub mod runner;
 pub mod stats;
 pub mod sweep;
 pub mod transplant;
-
-/// The runner's former name, kept for the reproduction (and `xtask`) until they move to
-/// [`runner`].
-pub mod run {
-    pub use crate::runner::{eval_model, train, Device, DeviceChoice, Progress, RunState};
-}
 
 /// Errors of an experiment: the model's, a figure's, a run's, or a file's.
 #[derive(Debug, thiserror::Error)]

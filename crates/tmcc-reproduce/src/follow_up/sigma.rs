@@ -11,11 +11,11 @@ use serde_json::json;
 use tmcc_model::config::Mixing;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{below_naive, eval_pairs, naive_l_over_p, paper_cfg, SETTING};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// One σ sweep: instance `i·seeds + s` has σ = `sigmas[i]` and seed `s`.
@@ -227,10 +227,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, Sweeps), Error> {
             log_x: false,
             log_y: false,
             series,
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: naive,
-            }],
+            hlines: reference_line("naive", naive),
         },
     )?;
     let verdict = if holds {

@@ -1,41 +1,15 @@
-//! `cargo xtask reproduce`: every claim of the seed (SCIENCE.md, claims 1–4) with statistics,
-//! a Markdown report with figures, and a machine-readable `claims.json`.
-
-mod beyond;
-mod ctx;
-mod l1;
-mod noise;
-mod table;
-mod transplant;
-mod variants;
-
-use std::path::PathBuf;
+//! The outputs of a reproduction: `REPORT.md` (a summary table of every claim, then one
+//! section per claim with its setup, tables, figures and verdict) and `claims.json` (the
+//! same claims with their numbers, the plan, the machine and the timings). The figures
+//! themselves are drawn by the claims into `figures/` (see [`Ctx::figure`]).
 
 use serde_json::json;
+use tmcc_lab::runner::Device;
+use tmcc_lab::Error;
 use tmcc_model::io::write_atomic;
 
-pub use ctx::{ClaimResult, Ctx, Plan};
-
-use crate::run::Device;
-use crate::Error;
-
-/// What the command was asked to do.
-pub struct Options {
-    pub quick: bool,
-    /// Where the runs train and evaluate.
-    pub device: Device,
-    pub out_dir: PathBuf,
-    /// The command line, quoted in the report.
-    pub command: String,
-    /// The source revision it ran at (e.g. `git describe --always --dirty`), quoted too.
-    pub revision: String,
-}
-
-/// The outcome of a reproduction.
-pub struct Outcome {
-    pub claims: Vec<ClaimResult>,
-    pub seconds: f64,
-}
+use crate::ctx::{ClaimResult, Ctx};
+use crate::Options;
 
 /// `/proc/loadavg`'s 1, 5 and 15-minute load averages (`unknown` elsewhere).
 fn load_average() -> String {
@@ -45,6 +19,7 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The CPU model, its thread count and the device, for the report.
 fn machine(device: &Device) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -59,34 +34,8 @@ fn machine(device: &Device) -> String {
     format!("{cpu}, {threads} threads; device {}", device.describe())
 }
 
-/// Runs every claim and writes `REPORT.md`, `claims.json` and `figures/` into `out_dir`.
-pub fn run(opts: &Options) -> Result<Outcome, Error> {
-    let mut ctx = Ctx::new(
-        Plan::new(opts.quick),
-        opts.device.clone(),
-        opts.out_dir.clone(),
-    );
-    std::fs::create_dir_all(&ctx.fig_dir)
-        .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
-    let (c1, runs) = variants::run(&mut ctx)?;
-    let c2 = transplant::run(&mut ctx)?;
-    let c3 = l1::run(&mut ctx, &runs)?;
-    let c4 = noise::run(&mut ctx)?;
-    let mut claims = vec![c1, c2];
-    claims.extend(c3);
-    claims.push(c4);
-    claims.extend(beyond::run(&mut ctx)?);
-    let seconds = ctx.elapsed();
-    write_outputs(&ctx, opts, &claims, seconds)?;
-    Ok(Outcome { claims, seconds })
-}
-
-fn write_outputs(
-    ctx: &Ctx,
-    opts: &Options,
-    claims: &[ClaimResult],
-    seconds: f64,
-) -> Result<(), Error> {
+/// Writes `claims.json` and `REPORT.md` into `opts.out_dir`.
+pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) -> Result<(), Error> {
     let plan = &ctx.plan;
     // The seed's claims (1–4) and the follow-up paper's (P1–P5) have their own budgets.
     let part = |follow_up: bool| -> f64 {
@@ -96,7 +45,7 @@ fn write_outputs(
             .map(|c| c.seconds)
             .sum()
     };
-    let (seed_s, beyond_s) = (part(false), part(true));
+    let (seed_s, follow_up_s) = (part(false), part(true));
     let json = json!({
         "command": opts.command,
         "revision": opts.revision,
@@ -106,7 +55,7 @@ fn write_outputs(
         "machine": machine(&ctx.device),
         "seconds": seconds,
         "seconds_seed_claims": seed_s,
-        "seconds_follow_up": beyond_s,
+        "seconds_follow_up": follow_up_s,
         "all_hold": claims.iter().all(|c| c.holds),
         "claims": claims,
     });
@@ -139,8 +88,8 @@ fn write_outputs(
          follow-up paper's (P1–P5) {:.0} s ({:.1} min; budget 20 min).\n\n",
         seed_s,
         seed_s / 60.0,
-        beyond_s,
-        beyond_s / 60.0
+        follow_up_s,
+        follow_up_s / 60.0
     );
     md += "| claim | setting | verdict | time |\n|---|---|---|---|\n";
     for c in claims {

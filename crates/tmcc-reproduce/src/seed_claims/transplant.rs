@@ -7,15 +7,15 @@
 //! transplant fine-tuned on the clean task, and `res_mlp` trained from scratch.
 
 use serde_json::json;
+use tmcc_lab::runner::eval_model;
+use tmcc_lab::stats::summarize;
+use tmcc_lab::transplant::transplant;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::{Config, Variant};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::ctx::{ClaimResult, Ctx};
-use super::table::{pm, table};
-use crate::run::eval_model;
-use crate::stats::summarize;
-use crate::transplant::transplant;
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::{pm, table};
 use crate::Error;
 
 /// Mean and SE over seeds of loss/naive at each `p` (instances are `p`-major).
@@ -107,10 +107,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
                     style: SeriesStyle::LinePoints,
                 })
                 .collect(),
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: 1.0,
-            }],
+            hlines: reference_line("naive", 1.0),
         },
     )?;
     let mut header = vec!["p"];

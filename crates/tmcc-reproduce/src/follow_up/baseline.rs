@@ -1,4 +1,4 @@
-//! P4: baselines built without training ([`crate::baselines`]): naive, naive plus the best
+//! P4: baselines built without training ([`tmcc_lab::baselines`]): naive, naive plus the best
 //! constant offset, the SVD of `A = I + M_eff = I − rσM` and the semi-NMF of `A`, evaluated
 //! like the trained models; against σ at p = 0.01 (the P2 sweeps, one baseline per seed's
 //! M) and against p (the P1 conditions). The SNMF of the opposite sign (`I + rσM`) is shown
@@ -11,21 +11,21 @@
 
 use rayon::prelude::*;
 use serde_json::json;
+use tmcc_lab::baselines::{
+    naive, naive_offset, snmf, svd_baseline, target_matrix, to_model, Snmf, Weights,
+};
+use tmcc_lab::runner::Device;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx, Plan};
-use super::super::table::table;
 use super::sigma::Sweeps;
 use super::sparsity::AcrossP;
 use super::{
     below_naive, eval_pairs_n, fmt_p, mixing_f64, naive_l_over_p, r_sigma, select, SETTING,
 };
-use crate::baselines::{
-    naive, naive_offset, snmf, svd_baseline, target_matrix, to_model, Snmf, Weights,
-};
-use crate::run::Device;
+use crate::ctx::{reference_line, ClaimResult, Ctx, Plan};
+use crate::table::table;
 use crate::Error;
 
 const KINDS: [&str; 5] = [
@@ -259,10 +259,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
                 log_x: false,
                 log_y: true,
                 series,
-                hlines: vec![HLine {
-                    label: "naive L/p".into(),
-                    y: naive_lp,
-                }],
+                hlines: reference_line("naive L/p", naive_lp),
             },
         )?;
         tables += &format!("![baselines against σ, {} M]({link})\n\n", sw.name());
@@ -350,10 +347,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
             log_x: true,
             log_y: true,
             series: p_series,
-            hlines: vec![HLine {
-                label: "naive L/p".into(),
-                y: naive_lp,
-            }],
+            hlines: reference_line("naive L/p", naive_lp),
         },
     )?;
     let verdict = if holds {

@@ -1,18 +1,19 @@
 //! The shared machinery of the reproduction: the plan (how many seeds and steps, quick or
 //! full), progress on stderr with an ETA, training runs with evaluation, and the record
-//! of one claim.
+//! of one claim. Every training run of the reproduction goes through [`Ctx::train`] or
+//! [`Ctx::train_observed`], the one place that calls the lab's training entry point.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
+use tmcc_lab::runner::{fmt_secs, run, Device, Progress, ProgressLines, RunOptions, RunState};
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::train::LogPoint;
 use tmcc_model::{Config, Model};
+use tmcc_plot::HLine;
 
 use crate::Error;
-
-use crate::run::{eval_model, train, Device, Progress, RunState};
 
 /// How big the reproduction is. `quick` keeps every code path and shrinks the numbers.
 #[derive(Clone, Debug, Serialize)]
@@ -36,7 +37,7 @@ pub struct Plan {
     pub sigmas: Vec<f64>,
     /// How many times during L1 training the response is classified.
     pub l1_snapshots: u64,
-    /// Follow-up paper (claims P1–P5, `reproduce/beyond/`): training steps of the models
+    /// Follow-up paper (claims P1–P5, `follow_up/`): training steps of the models
     /// trained at each p (P1).
     pub paper_p_steps: u64,
     /// The p grid of P1 (log-spaced from 1e-3 to 1; must contain 0.01).
@@ -169,14 +170,6 @@ pub struct Ctx {
     pub stage: String,
 }
 
-fn fmt_secs(s: f64) -> String {
-    if s >= 90.0 {
-        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!("{s:.0}s")
-    }
-}
-
 impl Ctx {
     pub fn new(plan: Plan, device: Device, out_dir: PathBuf) -> Self {
         let fig_dir = out_dir.join("figures");
@@ -195,7 +188,7 @@ impl Ctx {
     }
 
     pub fn log(&self, msg: &str) {
-        eprintln!("[{:>6}] {} {msg}", fmt_secs(self.elapsed()), self.stage);
+        eprintln!("[{:>6}] {} {msg}", fmt_secs(self.elapsed(), 0), self.stage);
     }
 
     /// Trains `cfg` (optionally from `model`, e.g. a transplant) and evaluates it at each
@@ -215,7 +208,7 @@ impl Ctx {
         label: &str,
         cfg: &Config,
         model: Option<Model<f32>>,
-        mut at_log: impl FnMut(&Progress, &dyn RunState) -> Result<(), tmcc_model::Error>,
+        mut at_log: impl FnMut(&Progress, &dyn RunState) -> Result<(), Error>,
     ) -> Result<RunOutput, Error> {
         let model = match model {
             Some(m) => Model {
@@ -224,40 +217,23 @@ impl Ctx {
             },
             None => Model::new(cfg).map_err(tmcc_model::Error::from)?,
         };
-        let t0 = Instant::now();
-        let mut last = Instant::now();
         self.log(&format!(
             "{label}: training {} ({} instances × {} steps)",
             cfg.variant.name(),
             cfg.instances,
             cfg.steps
         ));
-        let trained = train(&self.device, model, None, |p, trainer| {
-            at_log(p, trainer)?;
-            if last.elapsed().as_secs_f64() >= 5.0 {
-                last = Instant::now();
-                let rate = p.step as f64 / t0.elapsed().as_secs_f64();
-                let eta = (p.steps - p.step) as f64 / rate.max(1e-9);
-                let mean = p.loss.iter().sum::<f64>() / p.loss.len() as f64;
-                self.log(&format!(
-                    "{label}: step {}/{} loss {mean:.3e} eta {}",
-                    p.step,
-                    p.steps,
-                    fmt_secs(eta)
-                ));
-            }
-            Ok(true)
-        })?;
-        let model = trained.checkpoint.model;
-        let eval = eval_model(&self.device, &model, cfg.eval_samples, None)?;
+        let log = |line: &str| self.log(line);
+        let mut lines = ProgressLines::new(label, &log, &mut at_log);
+        let done = run(&self.device, model, &RunOptions::default(), &mut lines)?.finished()?;
         self.log(&format!(
             "{label}: done in {}",
-            fmt_secs(t0.elapsed().as_secs_f64())
+            fmt_secs(done.metrics.seconds, 0)
         ));
         Ok(RunOutput {
-            model,
-            eval,
-            log: trained.log,
+            model: done.checkpoint.model,
+            eval: done.metrics.eval,
+            log: done.metrics.loss_curve,
         })
     }
 
@@ -265,4 +241,12 @@ impl Ctx {
     pub fn figure(&self, name: &str) -> (PathBuf, String) {
         (self.fig_dir.join(name), format!("figures/{name}"))
     }
+}
+
+/// The one labelled horizontal line of a figure (the naive loss, `n_hidden`, …).
+pub fn reference_line(label: &str, y: f64) -> Vec<HLine> {
+    vec![HLine {
+        label: label.into(),
+        y,
+    }]
 }

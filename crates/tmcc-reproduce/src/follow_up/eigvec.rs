@@ -16,16 +16,16 @@
 //! `H/F` with p < 0.01.
 
 use serde_json::json;
+use tmcc_lab::eigen::{subspace_share, sym_eigen, symmetric_part, Eigen};
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::{Model, Param};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::sigma::Sweeps;
 use super::sparsity::AcrossP;
 use super::{fmt_pval as pval, mixing_f64, r_sigma, SETTING};
-use crate::eigen::{subspace_share, sym_eigen, symmetric_part, Eigen};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// Per-neuron shares of one instance.
@@ -40,6 +40,16 @@ pub struct NeuronShares {
     pub eigen: Eigen,
 }
 
+/// The weight `param` (`W1`: `H×F`, `W2`: `F×H`) of instance `k` of a `mix` model, in f64.
+fn weights_f64(model: &Model<f32>, k: usize, param: Param) -> Vec<f64> {
+    model
+        .tensor(k, param)
+        .expect("a mix model has W1 and W2")
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
+}
+
 /// The eigen-subspace analysis of instance `k` of a `mix` model.
 pub fn neuron_shares(model: &Model<f32>, k: usize) -> NeuronShares {
     let (f, h) = (model.cfg.n_feat, model.cfg.n_hidden);
@@ -48,18 +58,8 @@ pub fn neuron_shares(model: &Model<f32>, k: usize) -> NeuronShares {
     let scale = if rs != 0.0 { -rs } else { -1.0 };
     let m_eff: Vec<f64> = mixing_f64(model, k).iter().map(|v| scale * v).collect();
     let eigen = sym_eigen(&symmetric_part(&m_eff, f), f);
-    let w1: Vec<f64> = model
-        .tensor(k, Param::W1)
-        .expect("W1")
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let w2: Vec<f64> = model
-        .tensor(k, Param::W2)
-        .expect("W2")
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
+    let w1 = weights_f64(model, k, Param::W1);
+    let w2 = weights_f64(model, k, Param::W2);
     let rows: Vec<Vec<f64>> = (0..h).map(|n| w1[n * f..(n + 1) * f].to_vec()).collect();
     let cols: Vec<Vec<f64>> = (0..h)
         .map(|n| (0..f).map(|i| w2[i * h + n]).collect())
@@ -162,13 +162,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
         );
         // Cumulative share of the W1 rows (mean over neurons) in the span of the top-j
         // eigenvectors of M_eff, j = 1..F: a random direction gives j/F.
-        let w1: Vec<f64> = c
-            .model
-            .tensor(c.j01, Param::W1)
-            .expect("W1")
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
+        let w1 = weights_f64(&c.model, c.j01, Param::W1);
         let mut cum = vec![0.0; f];
         for n in 0..h {
             let row = &w1[n * f..(n + 1) * f];
@@ -255,10 +249,7 @@ pub fn run(ctx: &mut Ctx, across_p: &AcrossP, sweeps: &Sweeps) -> Result<ClaimRe
                     SeriesStyle::Dashed,
                 ),
             ],
-            hlines: vec![HLine {
-                label: "random (H/F)".into(),
-                y: mu0,
-            }],
+            hlines: reference_line("random (H/F)", mu0),
         };
         let (path, link) = ctx.figure(&format!("p3_share_against_sigma_{}.png", sw.name()));
         line_chart(&path, &chart)?;

@@ -7,46 +7,21 @@
 //! Holds for a setting if every seed ends with exactly `n_hidden` computed features and no
 //! partial ones.
 
-use serde::Serialize;
 use serde_json::json;
-use tmcc_kernels::cpu::Cpu;
+use tmcc_lab::figures::{panels, response_panel, weight_panel};
+use tmcc_lab::response::{response, Counts};
 use tmcc_model::config::LossName;
-use tmcc_model::eval::{response, FeatureClass, FeatureResponse, RESPONSE_TOLERANCE};
-use tmcc_model::fast::FastModel;
-use tmcc_model::{Config, Model, Variant};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_model::eval::RESPONSE_TOLERANCE;
+use tmcc_model::{Config, Variant};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::ctx::{ClaimResult, Ctx};
-use super::table::table;
 use super::variants::VariantRuns;
-use crate::figures::{panels, response_panel, weight_panel};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// Grid points of the response sweep.
 pub const RESPONSE_POINTS: usize = 41;
-
-/// Features of one instance by class.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub computed: usize,
-    pub zero: usize,
-    pub partial: usize,
-}
-
-pub fn counts(features: &[FeatureResponse]) -> Counts {
-    let n = |c| features.iter().filter(|f| f.class == c).count();
-    Counts {
-        computed: n(FeatureClass::Computed),
-        zero: n(FeatureClass::Zero),
-        partial: n(FeatureClass::Partial),
-    }
-}
-
-/// Response of every instance of `model`.
-pub fn responses(model: &Model<f32>) -> Result<Vec<Vec<FeatureResponse>>, Error> {
-    let mut fast = FastModel::new(Cpu, model)?;
-    Ok(response(&mut fast, &model.cfg, RESPONSE_POINTS)?)
-}
 
 struct Setting {
     id: &'static str,
@@ -84,20 +59,19 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             ..plan.base(s.variant)
         };
         let mut during: Vec<(u64, Vec<Counts>)> = Vec::new();
+        let device = &ctx.device.clone();
         let l1 = ctx.train_observed(&format!("{} L1", s.variant.name()), &cfg, None, |p, t| {
             if p.step.is_multiple_of(every) || p.step == p.steps {
-                let snap = t.snapshot()?;
-                let mut fast = FastModel::new(Cpu, &snap)?;
-                let r = response(&mut fast, &snap.cfg, RESPONSE_POINTS)?;
-                during.push((p.step, r.iter().map(|f| counts(f)).collect()));
+                let r = response(device, &t.snapshot()?, RESPONSE_POINTS)?;
+                during.push((p.step, r.iter().map(|f| Counts::of(f)).collect()));
             }
             Ok(())
         })?;
-        let l1_resp = responses(&l1.model)?;
+        let l1_resp = response(&ctx.device, &l1.model, RESPONSE_POINTS)?;
         let l2_run = l2.get(s.variant);
-        let l2_resp = responses(&l2_run.model)?;
-        let l1_counts: Vec<Counts> = l1_resp.iter().map(|f| counts(f)).collect();
-        let l2_counts: Vec<Counts> = l2_resp.iter().map(|f| counts(f)).collect();
+        let l2_resp = response(&ctx.device, &l2_run.model, RESPONSE_POINTS)?;
+        let l1_counts: Vec<Counts> = l1_resp.iter().map(|f| Counts::of(f)).collect();
+        let l2_counts: Vec<Counts> = l2_resp.iter().map(|f| Counts::of(f)).collect();
         let h = cfg.n_hidden;
         let holds = l1_counts.iter().all(|c| c.computed == h && c.partial == 0);
         let rows: Vec<Vec<String>> = (0..cfg.instances)
@@ -238,10 +212,7 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             log_x: false,
             log_y: false,
             series: count_series,
-            hlines: vec![HLine {
-                label: "n_hidden".into(),
-                y: plan.base(Variant::EmbRes).n_hidden as f64,
-            }],
+            hlines: reference_line("n_hidden", plan.base(Variant::EmbRes).n_hidden as f64),
         },
     )?;
     let figs = format!(

@@ -6,12 +6,12 @@
 //! `p_below < 0.01` and `mean + 2·SE < 1`; "not below" needs `p_below ≥ 0.05`.
 
 use serde_json::json;
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::Variant;
-use tmcc_plot::{bar_chart, Bar, BarChart, HLine};
+use tmcc_plot::{bar_chart, Bar, BarChart};
 
-use super::ctx::{ClaimResult, Ctx, RunOutput};
-use super::table::{pm, pval, table};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{reference_line, ClaimResult, Ctx, RunOutput};
+use crate::table::{pm, pval, table};
 use crate::Error;
 
 pub const VARIANTS: [Variant; 5] = [
@@ -97,10 +97,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, VariantRuns), Error> {
             title: "Loss / naive loss per variant (mean ± SE over seeds)".into(),
             y_label: "loss / naive".into(),
             bars,
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: 1.0,
-            }],
+            hlines: reference_line("naive", 1.0),
         },
     )?;
     let plan = &ctx.plan;

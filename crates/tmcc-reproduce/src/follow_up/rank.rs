@@ -13,17 +13,17 @@
 //! one sign, at the same magnitude (decision rule of [`super::below_naive`]).
 
 use serde_json::json;
+use tmcc_lab::eigen::{offdiag_rms, sym_eigen, symmetric_part};
 use tmcc_model::config::Mixing;
 use tmcc_model::init::mixing_matrix;
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{
-    below_naive, eval_pairs, mixing_f64, naive_l_over_p, offdiag_rms, paper_cfg, r_sigma,
-    sigma_like_embedding, SETTING,
+    below_naive, eval_pairs, mixing_f64, naive_l_over_p, paper_cfg, r_sigma, sigma_like_embedding,
+    SETTING,
 };
-use crate::eigen::{sym_eigen, symmetric_part};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 struct Setting {
@@ -236,10 +236,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
             log_x: true,
             log_y: false,
             series,
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: naive,
-            }],
+            hlines: reference_line("naive", naive),
         },
     )?;
     let verdict = if holds {

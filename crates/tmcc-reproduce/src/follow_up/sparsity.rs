@@ -11,14 +11,14 @@ use serde_json::json;
 use tmcc_model::config::Mixing;
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::Model;
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::super::ctx::{ClaimResult, Ctx};
-use super::super::table::table;
 use super::{
     below_naive, describe_mixing, eval_pairs, fmt_p, l_over_p, naive_l_over_p, paper_cfg, select,
     sigma_like_embedding, SETTING,
 };
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::table;
 use crate::Error;
 
 /// One mixing condition trained at every p of the grid.
@@ -114,17 +114,16 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
     conditions.sort_by_key(|c| order.iter().position(|k| *k == c.key));
     let naive = naive_l_over_p(&base);
 
-    // Verdict.
+    // Verdict. One evaluation (one seed) is below naive by the rule of `below_naive`.
+    let below = |e: &InstanceEval| below_naive(&[e.ratio], &[e.ratio_se]).2;
+    let below_ps = |evs: &[InstanceEval]| -> Vec<f64> {
+        evs.iter().filter(|e| below(e)).map(|e| e.p).collect()
+    };
     let none = conditions.iter().find(|c| c.key == "none").expect("σ = 0");
-    let none_below: Vec<f64> = none
-        .at_p
-        .iter()
-        .filter(|e| below_naive(&[e.ratio], &[e.ratio_se]).2)
-        .map(|e| e.p)
-        .collect();
+    let none_below = below_ps(&none.at_p);
     let emb = conditions.iter().find(|c| c.key == "emb+").expect("emb+");
     let e01 = &emb.at_p[j01];
-    let emb_below = below_naive(&[e01.ratio], &[e01.ratio_se]).2;
+    let emb_below = below(e01);
     let holds = none_below.is_empty() && emb_below;
     // The naive model plus the best constant offset p/4 on the uncomputed features has
     // loss/naive exactly 1 − 3p/8 (E[(ReLU(u) − p/4)²] = p/6 − p²/16 per uncomputed feature,
@@ -143,17 +142,11 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
             conditions
                 .iter()
                 .filter(|c| c.sigma != 0.0)
-                .all(|c| below_naive(&[c.at_p[*j].ratio], &[c.at_p[*j].ratio_se]).2)
+                .all(|c| below(&c.at_p[*j]))
         })
         .map(|(_, p)| *p)
         .collect();
 
-    let below_ps = |evs: &[InstanceEval]| -> Vec<f64> {
-        evs.iter()
-            .filter(|e| below_naive(&[e.ratio], &[e.ratio_se]).2)
-            .map(|e| e.p)
-            .collect()
-    };
     let range = |v: &[f64]| -> String {
         match (v.first(), v.last()) {
             (Some(a), Some(b)) if v.len() > 1 => format!(
@@ -174,20 +167,18 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
         .collect();
     let header: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
     let cell = |e: &InstanceEval| format!("{:.4} ({:.3})", l_over_p(e), e.ratio);
-    let rows_at: Vec<Vec<String>> = (0..ps.len())
-        .map(|j| {
-            std::iter::once(fmt_p(ps[j]))
-                .chain(conditions.iter().map(|c| cell(&c.at_p[j])))
-                .collect()
-        })
-        .collect();
-    let rows_cross: Vec<Vec<String>> = (0..ps.len())
-        .map(|j| {
-            std::iter::once(fmt_p(ps[j]))
-                .chain(conditions.iter().map(|c| cell(&c.cross[j])))
-                .collect()
-        })
-        .collect();
+    // One row per p, one cell per condition.
+    let rows_of = |pick: &dyn Fn(&Condition) -> &Vec<InstanceEval>| -> Vec<Vec<String>> {
+        (0..ps.len())
+            .map(|j| {
+                std::iter::once(fmt_p(ps[j]))
+                    .chain(conditions.iter().map(|c| cell(&pick(c)[j])))
+                    .collect()
+            })
+            .collect()
+    };
+    let rows_at = rows_of(&|c| &c.at_p);
+    let rows_cross = rows_of(&|c| &c.cross);
     let summary_rows: Vec<Vec<String>> = conditions
         .iter()
         .map(|c| {
@@ -213,10 +204,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(ClaimResult, AcrossP), Error> {
             })
             .collect()
     };
-    let hline = vec![HLine {
-        label: "naive".into(),
-        y: naive,
-    }];
+    let hline = reference_line("naive", naive);
     let offset_series = Series {
         label: "naive + offset".into(),
         x: ps.clone(),

@@ -9,13 +9,14 @@
 //! (one-sided t-test p ≥ 0.05) while some noisy setting is below (p < 0.01, mean + 2·SE < 1).
 
 use serde_json::json;
+use tmcc_lab::eigen::offdiag_rms;
+use tmcc_lab::stats::{summarize, Summary};
 use tmcc_model::{Config, Model, Variant};
-use tmcc_plot::{line_chart, HLine, LineChart, Series, SeriesStyle};
+use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
 
-use super::ctx::{ClaimResult, Ctx};
-use super::table::{pm, pval, table};
 use super::variants::{is_below, is_not_below};
-use crate::stats::{summarize, Summary};
+use crate::ctx::{reference_line, ClaimResult, Ctx};
+use crate::table::{pm, pval, table};
 use crate::Error;
 
 /// RMS of the off-diagonal entries of every instance's residual mixing, averaged.
@@ -25,11 +26,8 @@ pub fn noise_rms(model: &Model<f32>) -> f64 {
     let per: Vec<f64> = (0..model.instances())
         .map(|k| {
             let table = model.residual_table(k).expect("residual variant");
-            let sum: f64 = (0..f)
-                .flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j)))
-                .map(|(i, j)| (table[i * f + j] as f64 / r).powi(2))
-                .sum();
-            (sum / (f * (f - 1)) as f64).sqrt()
+            let noise: Vec<f64> = table.iter().map(|&v| v as f64 / r).collect();
+            offdiag_rms(&noise, f)
         })
         .collect();
     per.iter().sum::<f64>() / per.len() as f64
@@ -152,10 +150,7 @@ pub fn run(ctx: &mut Ctx) -> Result<ClaimResult, Error> {
             log_x: false,
             log_y: false,
             series,
-            hlines: vec![HLine {
-                label: "naive".into(),
-                y: 1.0,
-            }],
+            hlines: reference_line("naive", 1.0),
         },
     )?;
     let verdict = match (controls_ok, noisy_below) {

@@ -1,5 +1,5 @@
-//! Beyond the seed: the experiments of the follow-up paper ("Compressed Computation is
-//! (probably) not Computation in Superposition"), claims P1–P5, on the `mix` model.
+//! The follow-up paper ("Compressed Computation is (probably) not Computation in
+//! Superposition"): its experiments, claims P1–P5, on the `mix` model.
 //!
 //! **Sign of the mixing term.** tmcc's `mix` model has the residual `r·(I + σM)·x` and
 //! the labels `ReLU(x) + r·x`, so its MLP must output `ReLU(x) − rσM·x`. The paper writes
@@ -24,12 +24,12 @@ mod sparsity;
 
 use std::collections::BTreeMap;
 
+use tmcc_lab::runner::{eval_model, Device};
 use tmcc_model::config::{Init, Mixing, Optimizer, Schedule};
 use tmcc_model::eval::InstanceEval;
 use tmcc_model::{Config, Model, Variant};
 
-use super::ctx::{ClaimResult, Ctx, Plan};
-use crate::run::{eval_model, Device};
+use crate::ctx::{ClaimResult, Ctx, Plan};
 use crate::Error;
 
 /// Setting string of every follow-up claim.
@@ -193,15 +193,6 @@ pub fn mixing_f64(model: &Model<f32>, k: usize) -> Vec<f64> {
 /// `r·σ` of instance `k` (the scale of `M` in the residual).
 pub fn r_sigma(model: &Model<f32>, k: usize) -> f64 {
     model.cfg.res_factor() * model.cfg.instance_sigma(k)
-}
-
-/// Off-diagonal RMS of an `F×F` matrix.
-pub fn offdiag_rms(m: &[f64], f: usize) -> f64 {
-    let s: f64 = (0..f)
-        .flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j)))
-        .map(|(i, j)| m[i * f + j].powi(2))
-        .sum();
-    (s / (f * (f - 1)) as f64).sqrt()
 }
 
 /// Loss per feature per active probability, `L/p`.

@@ -1,0 +1,58 @@
+//! `tmcc reproduce` (and `cargo xtask reproduce`, which calls it): every claim of the
+//! papers the lab follows, with statistics, a Markdown report with figures, and a
+//! machine-readable `claims.json`. One folder per paper:
+//!
+//! - `seed_claims/`: the seed notebook's claims 1–4 (docs/science.md#the-seeds-claims);
+//! - `follow_up/`: the follow-up paper's experiments ("Compressed Computation is (probably)
+//!   not Computation in Superposition"), claims P1–P5, on the `mix` model.
+//!
+//! APD's own targets (`apd/`) and the survey of the other toy models get a folder each
+//! beside these when they are reproduced. Shared by all: the plan and progress context
+//! (`ctx.rs`), the Markdown tables (`table.rs`) and the report (`report.rs`). Every run
+//! trains through the lab ([`tmcc_lab`]), via [`Ctx::train`] or [`Ctx::train_observed`].
+
+mod ctx;
+mod follow_up;
+mod report;
+mod seed_claims;
+mod table;
+
+use std::path::PathBuf;
+
+pub use ctx::{ClaimResult, Ctx, Plan};
+use tmcc_lab::runner::Device;
+pub use tmcc_lab::Error;
+
+/// What the command was asked to do.
+pub struct Options {
+    pub quick: bool,
+    /// Where the runs train and evaluate.
+    pub device: Device,
+    pub out_dir: PathBuf,
+    /// The command line, quoted in the report.
+    pub command: String,
+    /// The source revision it ran at (e.g. `git describe --always --dirty`), quoted too.
+    pub revision: String,
+}
+
+/// The outcome of a reproduction.
+pub struct Outcome {
+    pub claims: Vec<ClaimResult>,
+    pub seconds: f64,
+}
+
+/// Runs every claim and writes `REPORT.md`, `claims.json` and `figures/` into `out_dir`.
+pub fn run(opts: &Options) -> Result<Outcome, Error> {
+    let mut ctx = Ctx::new(
+        Plan::new(opts.quick),
+        opts.device.clone(),
+        opts.out_dir.clone(),
+    );
+    std::fs::create_dir_all(&ctx.fig_dir)
+        .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
+    let mut claims = seed_claims::run(&mut ctx)?;
+    claims.extend(follow_up::run(&mut ctx)?);
+    let seconds = ctx.elapsed();
+    report::write(&ctx, opts, &claims, seconds)?;
+    Ok(Outcome { claims, seconds })
+}
