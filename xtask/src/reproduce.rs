@@ -4,8 +4,8 @@
 //!
 //! Thin: runs `cargo run --release -p tmcc-cli --bin tmcc -- reproduce …` from the
 //! workspace root with an explicit `--out`, and exits with its status. The `tmcc` it builds
-//! has the `cuda` feature (tmcc-cli's default) unless this xtask was built without its own
-//! `cuda` feature.
+//! has tmcc-cli's default features (CUDA support, loaded at run time: `--device cuda`
+//! works on a GPU machine, and the CPU is the default everywhere).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,9 +40,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
         .args(["run", "--release", "-p", "tmcc-cli", "--bin", "tmcc"]);
-    if !cfg!(feature = "cuda") {
-        cmd.arg("--no-default-features");
-    }
     cmd.args([
         "--",
         "reproduce",

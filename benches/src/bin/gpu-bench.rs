@@ -179,27 +179,17 @@ fn main() {
     }
 }
 
-#[cfg(feature = "cuda")]
+/// The CUDA device's name, or why there is none (the stub of a build without `cuda`
+/// says so).
 fn cuda_name() -> String {
     tmcc_kernels::cuda::Cuda::new(0)
         .map(|c| c.describe())
         .unwrap_or_else(|e| e.to_string())
 }
 
-#[cfg(feature = "cuda")]
 fn measure_cuda(model: Model<f32>, seconds: f64) -> Result<(f64, f64, f64), String> {
     use tmcc_kernels::cuda::Cuda;
     let bk = Cuda::new(0).map_err(|e| e.to_string())?;
     let sync = |b: &Cuda| b.synchronize().expect("CUDA synchronize");
     measure(bk, &sync, model, seconds)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_name() -> String {
-    "cuda (not built)".into()
-}
-
-#[cfg(not(feature = "cuda"))]
-fn measure_cuda(_model: Model<f32>, _seconds: f64) -> Result<(f64, f64, f64), String> {
-    Err("built without the `cuda` feature".into())
 }
