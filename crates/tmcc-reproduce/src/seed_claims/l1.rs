@@ -59,7 +59,7 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             ..plan.base(s.variant)
         };
         let mut during: Vec<(u64, Vec<Counts>)> = Vec::new();
-        let device = &ctx.device.clone();
+        let device = &ctx.device;
         let l1 = ctx.train_observed(&format!("{} L1", s.variant.name()), &cfg, None, |p, t| {
             if p.step.is_multiple_of(every) || p.step == p.steps {
                 let r = response(device, &t.snapshot()?, RESPONSE_POINTS)?;
