@@ -159,6 +159,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
     let cfg = model.cfg.clone();
+    if let Some(why) = tmcc_model::fast::no_fast_path(&cfg) {
+        eprintln!("note: {why}; training and evaluating on the dense reference path (slow: it forms the B×D products)");
+    }
     let mut bar = Bar::new(&cfg, resume.as_ref().map_or(0, |c| c.step), args.quiet)?;
     let opts = RunOptions {
         resume: resume.as_ref(),

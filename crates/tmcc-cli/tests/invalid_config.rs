@@ -35,6 +35,23 @@ const CASES: &[(Input, &str)] = &[
     (Flags(&["--set", "no_such_field=1"]), "`no_such_field`"),
     (Flags(&["--preset", "apd-9layer"]), "`preset`"),
     (
+        Flags(&["--set", "n_layers=3", "--set", "d_mlp=[4, 4]"]),
+        "`d_mlp`",
+    ),
+    (
+        Flags(&["--set", "n_layers=2", "--set", "d_mlp=[4, 0]"]),
+        "`d_mlp`",
+    ),
+    (
+        Flags(&[
+            "--set",
+            "loss_space=resid",
+            "--set",
+            "importance=[1, 1, 1, 1, 1, 1, 1, 2]",
+        ]),
+        "`loss_space`",
+    ),
+    (
         Sweep("preset = \"apd-9layer\"\n[grid]\nseed = [0]"),
         "`preset`",
     ),

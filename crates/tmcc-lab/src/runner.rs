@@ -68,7 +68,7 @@ impl<Bk: Backend<f32>> RunState for Trainer<f32, Bk> {
         Ok(Checkpoint {
             model: Trainer::snapshot(self)?,
             step: self.step,
-            moments: Some(self.fast.read_moments()?),
+            moments: Some(self.read_moments()?),
             stream_positions: Some(self.stream_positions()),
         })
     }
@@ -314,6 +314,9 @@ impl OnBackend for EvalOn<'_> {
     type Output = Result<Vec<InstanceEval>, Error>;
     fn run<Bk: Backend<f32> + Clone>(self, bk: Bk) -> Self::Output {
         let m = self.model;
+        if tmcc_model::fast::no_fast_path(&m.cfg).is_some() {
+            return Ok(tmcc_model::dense::evaluate(m, self.samples, self.ps)?);
+        }
         Ok(evaluate(
             &mut FastModel::new(bk, m)?,
             &m.cfg,

@@ -1,10 +1,19 @@
 //! The seed's intervention: fold the embedding of a trained `emb_res` model into its
 //! weights and run them without the embedding, as a `res_mlp`:
 //!
-//! `W1' = W1·W_E` (`H×F`), `W2' = W_Eᵀ·W2` (`F×H`), `b1' = b1`, `b2' = W_Eᵀ·b2` (`F`).
+//! `W1' = W1·W_E` (`H×F`), `W2' = W_Eᵀ·W2` (`F×H`), `b1' = b1`, `b2' = W_Eᵀ·b2` (`F`),
+//! in every block `l` of a deeper model alike.
 //!
 //! The transplant computes the same MLP on the same features; what it loses is the
 //! residual noise `N x` (`W_EᵀW_E = I + N`), which becomes the clean `r·x`.
+//!
+//! Cross-block terms (`L > 1`). Block `l` of the original reads
+//! `W1_l a_l = W1_l W_E x + Σ_{m<l} W1_l v_m` with `v_m = W2_m h_m + b2_m` in `R^D`; the
+//! transplant's block reads `W1_l' a_l' = W1_l W_E x + Σ_{m<l} W1_l W_E W_Eᵀ v_m`. The
+//! direct read of `x` is unchanged, but every channel from an earlier block to a later one
+//! passes through `P = W_E W_Eᵀ` (`D×D`, rank `≤ F`): only the part of `v_m` inside the span
+//! of the embedding survives (scaled by `P`'s eigenvalues `≈ 1 ± O(√(F/D))`), and any
+//! cross-layer representation kept outside that span is cut.
 //! [`Comparison`] evaluates a model and its transplant on the same evaluation samples
 //! (`tmcc transplant`, which writes it as `transplant.json`).
 
@@ -40,10 +49,12 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, tmcc_model::Error> {
         ..cfg.clone()
     };
     let mut out = Model::<f32>::new(&new_cfg)?;
-    let (f, h, d) = (cfg.n_feat, cfg.n_hidden, cfg.d_emb);
-    for k in 0..model.instances() {
+    let (f, d) = (cfg.n_feat, cfg.d_emb);
+    for (k, (l, h)) in (0..model.instances())
+        .flat_map(|k| cfg.widths().into_iter().enumerate().map(move |lh| (k, lh)))
+    {
         let e = model.instance_embed(k).expect("embedding variant");
-        let w1 = model.tensor(k, Param::W1).expect("W1");
+        let w1 = model.block_tensor(k, l, Param::W1).expect("W1");
         // W1' (H×F) = W1 (H×D) · W_E (D×F)
         let mut w1p = vec![0.0f32; h * f];
         for i in 0..h {
@@ -55,12 +66,12 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, tmcc_model::Error> {
             }
         }
         let mut put = |param: Param, vals: &[f32]| {
-            out.tensor_mut(k, param)
+            out.block_tensor_mut(k, l, param)
                 .expect("the transplanted model has the same tensors")
                 .copy_from_slice(vals)
         };
         put(Param::W1, &w1p);
-        if let Some(w2) = model.tensor(k, Param::W2) {
+        if let Some(w2) = model.block_tensor(k, l, Param::W2) {
             // W2' (F×H) = W_Eᵀ (F×D) · W2 (D×H)
             let mut w2p = vec![0.0f32; f * h];
             for j in 0..d {
@@ -73,10 +84,10 @@ pub fn transplant(model: &Model<f32>) -> Result<Model<f32>, tmcc_model::Error> {
             }
             put(Param::W2, &w2p);
         }
-        if let Some(b1) = model.tensor(k, Param::B1) {
+        if let Some(b1) = model.block_tensor(k, l, Param::B1) {
             put(Param::B1, b1);
         }
-        if let Some(b2) = model.tensor(k, Param::B2) {
+        if let Some(b2) = model.block_tensor(k, l, Param::B2) {
             let b2p: Vec<f32> = (0..f)
                 .map(|c| (0..d).map(|j| e[j * f + c] * b2[j]).sum())
                 .collect();
@@ -176,6 +187,57 @@ mod tests {
     use tmcc_model::batch::{HostBatch, Sampler};
     use tmcc_model::init::{gram, rng, Stream};
     use tmcc_model::reference::forward_backward;
+
+    /// Largest output difference between a model and its transplant on one batch.
+    fn max_out_diff(cfg: &Config) -> f64 {
+        let mut model = Model::<f32>::new(cfg).unwrap();
+        for (i, w) in model.params.iter_mut().enumerate() {
+            *w += 0.05 * ((i % 7) as f32 - 3.0);
+        }
+        let moved = transplant(&model).unwrap();
+        let mut s = Sampler::<f32>::new(vec![rng(3, Stream::Data)], vec![0.5]);
+        let mut b = HostBatch::default();
+        s.sample(8, cfg.n_feat, &mut b);
+        let x = b.dense_instance(0);
+        let xv = ArrayView2::from_shape((8, cfg.n_feat), &x).unwrap();
+        let a = forward_backward(&model, 0, xv, false).out;
+        let t = forward_backward(&moved, 0, xv, false).out;
+        a.iter()
+            .zip(t.iter())
+            .map(|(p, q)| (p - q).abs() as f64)
+            .fold(0.0, f64::max)
+    }
+
+    /// Deep models: with a square orthogonal embedding `W_E W_Eᵀ = I`, so every block
+    /// (and every cross-block channel) is transplanted exactly; with `D > F` the
+    /// cross-block channels pass through the projection `W_E W_Eᵀ` and the outputs move,
+    /// while a one-block model with the same embedding is still exact.
+    #[test]
+    fn deep_transplants_keep_the_blocks_and_project_the_cross_block_channels() {
+        let deep = Config {
+            variant: Variant::EmbResOrth,
+            n_feat: 6,
+            d_emb: 6,
+            n_layers: 3,
+            d_mlp: vec![2, 3, 2],
+            bias1: true,
+            instances: 1,
+            ..Config::default()
+        };
+        assert!(max_out_diff(&deep) < 1e-5);
+        let wide = Config {
+            d_emb: 15,
+            ..deep.clone()
+        };
+        assert!(max_out_diff(&wide) > 1e-3, "{}", max_out_diff(&wide));
+        let one = Config {
+            n_layers: 1,
+            d_mlp: Vec::new(),
+            n_hidden: 3,
+            ..wide
+        };
+        assert!(max_out_diff(&one) < 1e-5);
+    }
 
     /// The transplant differs from its source exactly by the residual noise `r·N·x`.
     #[test]

@@ -4,12 +4,13 @@
 //!
 //! | name | shape | when |
 //! |---|---|---|
-//! | `W1` | `[K, H, D]` | always |
+//! | `W1` | `[K, H, D]` | always (block `l ≥ 1` of a deeper model: `W1.l`, `b1.l`, …) |
 //! | `b1` | `[K, H]` | `bias1` |
 //! | `W2` | `[K, D, H]` | not `tied` |
 //! | `b2` | `[K, D]` | `bias2` |
 //! | `W_E` | `[K, D, F]` | embedding variants (fixed, never trained) |
 //! | `M` | `[K, F, F]` | `mix` (unscaled; the residual is `r·(I + σ_k M)`) |
+//! | `label_coeffs` | `[F]` | always: the labels' `c` (`y = act(c ⊙ x) + r·x`), determined by the config |
 //! | `adam_m`, `adam_v` | `[K, P]` | training state (flat layout, `P` per instance) |
 //!
 //! Metadata (strings): `format` = `tmcc-checkpoint/1`, `config` (the TOML config), `step`
@@ -23,7 +24,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::Config;
 use crate::io::{read, write_atomic};
-use crate::layout::Param;
+use crate::layout::Slot;
 use crate::model::{Float, Model};
 use crate::Error;
 
@@ -44,13 +45,10 @@ fn to_bytes<T: Float>(v: impl Iterator<Item = T>) -> Vec<u8> {
 }
 
 /// The `[K, …]` values of one layout tensor, gathered from the flat `K × P` buffer.
-fn gather_slot<T: Float>(model: &Model<T>, param: Param) -> Option<Vec<T>> {
-    let slot = model.layout.get(param)?;
-    Some(
-        (0..model.instances())
-            .flat_map(|k| model.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
-            .collect(),
-    )
+fn gather_slot<T: Float>(model: &Model<T>, slot: &Slot) -> Vec<T> {
+    (0..model.instances())
+        .flat_map(|k| model.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
+        .collect()
 }
 
 impl<T: Float> Checkpoint<T> {
@@ -63,12 +61,8 @@ impl<T: Float> Checkpoint<T> {
         for slot in &m.layout.slots {
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            let vals = gather_slot(m, slot.param).expect("slot exists");
-            tensors.push((
-                slot.param.name().to_string(),
-                shape,
-                to_bytes(vals.into_iter()),
-            ));
+            let vals = gather_slot(m, slot);
+            tensors.push((slot.name(), shape, to_bytes(vals.into_iter())));
         }
         if let Some(e) = &m.embed {
             tensors.push(("W_E".into(), vec![k, d, f], to_bytes(e.iter().copied())));
@@ -76,6 +70,8 @@ impl<T: Float> Checkpoint<T> {
         if let Some(mx) = &m.mixing {
             tensors.push(("M".into(), vec![k, f, f], to_bytes(mx.iter().copied())));
         }
+        let coeffs = crate::task::label_coeffs(cfg).into_iter().map(T::from_f64);
+        tensors.push(("label_coeffs".into(), vec![f], to_bytes(coeffs)));
         if let Some((mm, vv)) = &self.moments {
             tensors.push((
                 "adam_m".into(),
@@ -162,7 +158,7 @@ impl<T: Float> Checkpoint<T> {
         for slot in model.layout.slots.clone() {
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            let vals = tensor(slot.param.name(), &shape)?;
+            let vals = tensor(&slot.name(), &shape)?;
             for inst in 0..k {
                 let dst = &mut model.params[inst * p_len + slot.offset..][..slot.len];
                 dst.copy_from_slice(&vals[inst * slot.len..(inst + 1) * slot.len]);

@@ -7,7 +7,9 @@
 //! `p`) and mixing magnitude `sigma_per_instance[k]` (default `sigma`).
 
 use crate::task::Task;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use crate::act::Act;
 
 /// Which member of the model family (docs/science.md#model-family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +84,41 @@ pub enum Mixing {
 pub enum OutAct {
     Identity,
     Relu,
+    Gelu,
+}
+
+/// The label coefficients `c` of `y = act(c ⊙ x) + r·x` (crate::task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelCoeffs {
+    /// `c = 1` (APD's `use_trivial_label_coeffs`; the seed's labels).
+    Trivial,
+    /// One draw per feature from `U[1, 2)` of the label stream of `label_seed`.
+    Uniform,
+}
+
+/// Where the loss compares output and label (crate::task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossSpace {
+    /// Feature space: `out` against `y`, times importance (APD's `readoff`).
+    Readoff,
+    /// The residual stream `s` against `W_E y` (APD's `resid`; importance 1).
+    Resid,
+}
+
+/// `d_mlp` as written: one width (`25`) or a list (`[25, 25]`).
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Widths {
+        One(usize),
+        Many(Vec<usize>),
+    }
+    Ok(match Widths::deserialize(d)? {
+        Widths::One(w) => vec![w],
+        Widths::Many(v) => v,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +170,19 @@ pub enum Schedule {
 pub struct Config {
     pub variant: Variant,
     pub n_feat: usize,
+    /// Width of every block unless `d_mlp` is set.
     pub n_hidden: usize,
+    /// Number of residual blocks `L` (`> 1` only with a residual stream).
+    pub n_layers: usize,
+    /// Block widths: empty (every block `n_hidden`), one width for every block, or `L`
+    /// widths; written as a number or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub d_mlp: Vec<usize>,
+    /// The hidden activation, also the labels' (`y = act(c ⊙ x) + r·x`).
+    pub act: Act,
+    pub label_coeffs: LabelCoeffs,
+    /// Seed of the `uniform` label coefficients (one set per run, not per instance).
+    pub label_seed: u64,
     /// Embedding width `D` (embedding variants only).
     pub d_emb: usize,
     /// Probability that a feature is active.
@@ -157,6 +206,7 @@ pub struct Config {
     /// Bound of the `uniform` init for `W2`; absent: `init_bound`.
     pub init_bound_out: Option<f64>,
     pub loss: LossName,
+    pub loss_space: LossSpace,
     /// Per-feature importance (empty: all 1).
     pub importance: Vec<f64>,
     pub optimizer: Optimizer,
@@ -187,6 +237,11 @@ impl Default for Config {
             variant: Variant::EmbRes,
             n_feat: 100,
             n_hidden: 50,
+            n_layers: 1,
+            d_mlp: Vec::new(),
+            act: Act::Relu,
+            label_coeffs: LabelCoeffs::Trivial,
+            label_seed: 0,
             d_emb: 1000,
             p: 0.01,
             res_factor: None,
@@ -203,6 +258,7 @@ impl Default for Config {
             init_bound: 0.1,
             init_bound_out: None,
             loss: LossName::L2,
+            loss_space: LossSpace::Readoff,
             importance: Vec::new(),
             optimizer: Optimizer::Adam,
             lr: 5e-4,
@@ -347,6 +403,29 @@ impl Config {
         })
     }
 
+    /// The width `H_l` of every block.
+    pub fn widths(&self) -> Vec<usize> {
+        match self.d_mlp.len() {
+            0 => vec![self.n_hidden; self.n_layers],
+            1 => vec![self.d_mlp[0]; self.n_layers],
+            _ => self.d_mlp.clone(),
+        }
+    }
+
+    /// `Σ_l H_l`, the neurons of all blocks.
+    pub fn total_hidden(&self) -> usize {
+        self.widths().iter().sum()
+    }
+
+    /// The output activation, `None` for the identity.
+    pub fn out_activation(&self) -> Option<Act> {
+        match self.out_act {
+            OutAct::Identity => None,
+            OutAct::Relu => Some(Act::Relu),
+            OutAct::Gelu => Some(Act::Gelu),
+        }
+    }
+
     /// Input width `D` of the MLP.
     pub fn d_in(&self) -> usize {
         if self.variant.has_embedding() {
@@ -382,9 +461,10 @@ impl Config {
         Task::of(self)
     }
 
-    /// Loss of the naive model at probability `p` ([`Task::naive_loss`] with `n_hidden`).
+    /// Loss of the naive model at probability `p` ([`Task::naive_loss`] with `Σ_l H_l`
+    /// neurons: `(1 − ΣH_l/F)·p/6` for ReLU, L2, importance and coefficients 1).
     pub fn naive_loss(&self, p: f64) -> f64 {
-        self.task().naive_loss(self.n_hidden, p)
+        self.task().naive_loss(self.total_hidden(), p)
     }
 
     /// Checks every field; the first violation is returned.
@@ -402,6 +482,63 @@ impl Config {
         check(self.log_every >= 1, "log_every", || {
             format!("must be ≥ 1, got {}", self.log_every)
         })?;
+        pos("n_layers", self.n_layers)?;
+        check(
+            self.d_mlp.len() <= 1 || self.d_mlp.len() == self.n_layers,
+            "d_mlp",
+            || {
+                format!(
+                    "must be one width or n_layers = {} widths, got {} widths",
+                    self.n_layers,
+                    self.d_mlp.len()
+                )
+            },
+        )?;
+        check(self.n_layers > 1 || self.d_mlp.is_empty(), "d_mlp", || {
+            format!(
+                "must be empty with n_layers = 1 (one block's width is n_hidden), got {:?}",
+                self.d_mlp
+            )
+        })?;
+        if let Some(l) = self.d_mlp.iter().position(|&w| w == 0) {
+            return Err(ConfigError::new(
+                "d_mlp",
+                format!("widths must be ≥ 1, got 0 (block {l})"),
+            ));
+        }
+        check(
+            self.n_layers == 1 || self.variant.has_residual(),
+            "n_layers",
+            || {
+                format!(
+                    "must be 1 for `{}` (deeper models need a residual stream: res_mlp, emb_res, emb_res_orth, mix), got {}",
+                    self.variant.name(),
+                    self.n_layers
+                )
+            },
+        )?;
+        if self.loss_space == LossSpace::Resid {
+            if let Some(f) = self.importance.iter().position(|&w| w != 1.0) {
+                return Err(ConfigError::new(
+                    "loss_space",
+                    format!(
+                        "`resid` needs importance 1 for every feature (APD's resid loss has none), got importance[{f}] = {}",
+                        self.importance[f]
+                    ),
+                ));
+            }
+            check(
+                self.out_act == OutAct::Identity && self.variant != Variant::Mix,
+                "loss_space",
+                || {
+                    format!(
+                        "`resid` compares the residual stream itself: needs out_act = identity and a variant other than mix, got out_act = {:?}, variant = {}",
+                        self.out_act,
+                        self.variant.name()
+                    )
+                },
+            )?;
+        }
         if self.variant.has_embedding() {
             pos("d_emb", self.d_emb)?;
         }
@@ -546,6 +683,44 @@ mod tests {
         let c = Config::default();
         let want = (1.0 - 50.0 / 100.0) * 0.01 / 6.0;
         assert!((c.naive_loss(0.01) - want).abs() < 1e-15);
+        // L blocks of widths H_l: (1 − ΣH_l/F)·p/6 (the baseline for APD's targets).
+        let deep = Config {
+            n_feat: 102,
+            n_layers: 3,
+            d_mlp: vec![17],
+            ..Config::default()
+        };
+        let want = (1.0 - 51.0 / 102.0) * 0.01 / 6.0;
+        assert!((deep.naive_loss(0.01) - want).abs() < 1e-15);
+    }
+
+    #[test]
+    fn d_mlp_is_a_number_or_a_list_and_bad_shapes_name_the_field() {
+        let c = Config::from_toml_str("n_layers = 2\nd_mlp = 25").unwrap();
+        assert_eq!(c.widths(), vec![25, 25]);
+        let c = Config::from_toml_str("n_layers = 3\nd_mlp = [4, 5, 6]").unwrap();
+        assert_eq!((c.widths(), c.total_hidden()), (vec![4, 5, 6], 15));
+        c.validate().unwrap();
+        let back = Config::from_toml_str(&c.to_toml_string()).unwrap();
+        assert_eq!(back, c);
+        for (text, field) in [
+            ("n_layers = 3\nd_mlp = [4, 5]", "d_mlp"),
+            ("n_layers = 2\nd_mlp = [4, 0]", "d_mlp"),
+            ("n_layers = 0", "n_layers"),
+            ("d_mlp = 30", "d_mlp"),
+            ("n_layers = 2\nvariant = \"emb_mlp\"", "n_layers"),
+            (
+                "loss_space = \"resid\"\nn_feat = 2\nimportance = [1.0, 0.5]",
+                "loss_space",
+            ),
+            ("loss_space = \"resid\"\nvariant = \"mix\"", "loss_space"),
+        ] {
+            let e = Config::from_toml_str(text)
+                .and_then(|c| c.validate())
+                .unwrap_err();
+            assert_eq!(e.field, field, "{text}: {e}");
+            assert!(!e.to_string().contains('\n'));
+        }
     }
 
     #[test]

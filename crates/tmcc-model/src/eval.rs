@@ -21,7 +21,7 @@ use crate::model::Float;
 use crate::Error;
 
 /// Largest `K·rows·width` the evaluation workspace may take per buffer.
-const EVAL_CELLS: usize = 1 << 23;
+pub(crate) const EVAL_CELLS: usize = 1 << 23;
 
 /// Evaluation of one instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,8 +89,20 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
         }
         done += n;
     }
+    Ok(summarise(cfg, samples, &ps, &sum, &sum_sq))
+}
+
+/// Mean, standard error and naive ratio of every instance from the sums of its per-sample
+/// losses and of their squares over `samples` samples.
+pub(crate) fn summarise(
+    cfg: &Config,
+    samples: usize,
+    ps: &[f64],
+    sum: &[f64],
+    sum_sq: &[f64],
+) -> Vec<InstanceEval> {
     let n = samples as f64;
-    Ok((0..k)
+    (0..ps.len())
         .map(|i| {
             let mean = sum[i] / n;
             let var = ((sum_sq[i] / n - mean * mean) * n / (n - 1.0).max(1.0)).max(0.0);
@@ -107,7 +119,7 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
                 ratio_se: se / naive,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// How a feature's response is classified.

@@ -21,6 +21,8 @@ pub enum Stream {
     Mixing = 2,
     Data = 3,
     Eval = 4,
+    /// The label coefficients (seeded by `label_seed`, one set per run).
+    Labels = 5,
 }
 
 pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {

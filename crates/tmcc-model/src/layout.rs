@@ -3,12 +3,17 @@
 //! device upload and gradient checks are plain loops. `K` instances are `K` consecutive
 //! copies: instance `k`'s tensor `t` starts at `k·len + t.offset`.
 //!
+//! Per block `l = 0 … L−1` of width `H_l`, block after block:
+//!
 //! | name | shape | present when |
 //! |---|---|---|
-//! | `W1` | `H×D` | always |
-//! | `b1` | `H` | `bias1` |
-//! | `W2` | `D×H` | not `tied` (tied: `W2 = W1ᵀ`) |
+//! | `W1` | `H_l×D` | always |
+//! | `b1` | `H_l` | `bias1` |
+//! | `W2` | `D×H_l` | not `tied` (tied: `W2 = W1ᵀ`) |
 //! | `b2` | `D` | `bias2` |
+//!
+//! Block 0's tensors are named as in the table (so a one-block model reads as before);
+//! block `l ≥ 1`'s carry the suffix `.l` (`W1.1`, `b2.2`, …).
 
 use serde::Serialize;
 
@@ -41,9 +46,26 @@ impl Param {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Slot {
     pub param: Param,
+    /// The residual block the tensor belongs to.
+    #[serde(skip_serializing_if = "is_first_block")]
+    pub block: usize,
     pub shape: Vec<usize>,
     pub offset: usize,
     pub len: usize,
+}
+
+fn is_first_block(block: &usize) -> bool {
+    *block == 0
+}
+
+impl Slot {
+    /// The tensor's name in checkpoints: `W1` for block 0, `W1.2` for block 2.
+    pub fn name(&self) -> String {
+        match self.block {
+            0 => self.param.name().to_string(),
+            l => format!("{}.{l}", self.param.name()),
+        }
+    }
 }
 
 /// Where each parameter tensor of an instance lives in its flat buffer.
@@ -55,38 +77,59 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// One block of width `n_hidden`.
     pub fn new(n_hidden: usize, d_in: usize, bias1: bool, tied: bool, bias2: bool) -> Self {
+        Self::blocks(&[n_hidden], d_in, bias1, tied, bias2)
+    }
+
+    /// One block per entry of `widths`, in order.
+    pub fn blocks(widths: &[usize], d_in: usize, bias1: bool, tied: bool, bias2: bool) -> Self {
         let mut slots = Vec::new();
         let mut len = 0;
-        let mut push = |param, shape: Vec<usize>| {
-            let n = shape.iter().product();
-            slots.push(Slot {
-                param,
-                shape,
-                offset: len,
-                len: n,
-            });
-            len += n;
-        };
-        push(Param::W1, vec![n_hidden, d_in]);
-        if bias1 {
-            push(Param::B1, vec![n_hidden]);
-        }
-        if !tied {
-            push(Param::W2, vec![d_in, n_hidden]);
-        }
-        if bias2 {
-            push(Param::B2, vec![d_in]);
+        for (block, &h) in widths.iter().enumerate() {
+            let mut push = |param, shape: Vec<usize>| {
+                let n = shape.iter().product();
+                slots.push(Slot {
+                    param,
+                    block,
+                    shape,
+                    offset: len,
+                    len: n,
+                });
+                len += n;
+            };
+            push(Param::W1, vec![h, d_in]);
+            if bias1 {
+                push(Param::B1, vec![h]);
+            }
+            if !tied {
+                push(Param::W2, vec![d_in, h]);
+            }
+            if bias2 {
+                push(Param::B2, vec![d_in]);
+            }
         }
         Self { slots, len }
     }
 
-    /// The slot of `param`, or `None` when this model has no such tensor.
-    pub fn get(&self, param: Param) -> Option<&Slot> {
-        self.slots.iter().find(|s| s.param == param)
+    /// Number of residual blocks.
+    pub fn n_blocks(&self) -> usize {
+        self.slots.iter().map(|s| s.block + 1).max().unwrap_or(0)
     }
 
-    /// Offset of a tensor this model must have (a missing one is a bug in the caller).
+    /// The slot of `param` in block `block`, or `None` when there is no such tensor.
+    pub fn get_in(&self, block: usize, param: Param) -> Option<&Slot> {
+        self.slots
+            .iter()
+            .find(|s| s.block == block && s.param == param)
+    }
+
+    /// The slot of `param` in block 0, or `None` when this model has no such tensor.
+    pub fn get(&self, param: Param) -> Option<&Slot> {
+        self.get_in(0, param)
+    }
+
+    /// Offset of block 0's tensor this model must have (a missing one is a bug in the caller).
     pub fn offset(&self, param: Param) -> usize {
         self.get(param)
             .unwrap_or_else(|| panic!("this model has no tensor `{}`", param.name()))
@@ -116,5 +159,13 @@ mod tests {
             assert_eq!(l.get(Param::W2).is_none(), tied);
             assert_eq!(l.get(Param::B1).is_some(), b1);
         }
+        let deep = Layout::blocks(&[3, 5], 7, true, false, false);
+        assert_eq!(deep.n_blocks(), 2);
+        let w1 = deep.get_in(1, Param::W1).unwrap();
+        assert_eq!(
+            (w1.shape.clone(), w1.offset, w1.name()),
+            (vec![5, 7], 3 * 7 + 3 + 7 * 3, "W1.1".to_string())
+        );
+        assert_eq!(deep.len, 3 * 7 + 3 + 7 * 3 + 5 * 7 + 5 + 7 * 5);
     }
 }

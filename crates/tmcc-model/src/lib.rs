@@ -5,9 +5,11 @@
 //!
 //! Shape letters: `K` instances, `B` batch, `F` features, `H` hidden, `D` input width.
 
+pub mod act;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod dense;
 pub mod eval;
 pub mod fast;
 pub mod init;

@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! u = W_E x            (or u = x)
-//! h = ReLU(W1 u + b1)
+//! h = act(W1 u + b1)                       (ReLU or GELU)
 //! s = W2 h + b2 + r·u  (residual variants)
+//! L blocks: block l reads a_l = u + Σ_{m<l} v_m, v_l = W2_l act(W1_l a_l + b1_l) + b2_l,
+//!           s = Σ_l v_l + r·u                 (crate::reference)
 //! out = W_Eᵀ s         (or out = s)  [+ r·σ·M x for `mix`]
 //! out = act(out)       (identity or ReLU)
 //! ```
@@ -41,7 +43,7 @@ impl<T: Float> Model<T> {
     /// Validates `cfg` and draws every instance from its seed.
     pub fn new(cfg: &Config) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let layout = Layout::new(cfg.n_hidden, cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
+        let layout = Layout::blocks(&cfg.widths(), cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
         let k = cfg.instances;
         let seeds: Vec<u64> = (0..k).map(|i| cfg.instance_seed(i)).collect();
         let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
@@ -78,10 +80,23 @@ impl<T: Float> Model<T> {
         &self.params[k * self.layout.len..(k + 1) * self.layout.len]
     }
 
-    /// Tensor `param` of instance `k` (`None` when the model has no such tensor).
+    /// Tensor `param` of block 0 of instance `k` (`None` when the model has no such tensor).
     pub fn tensor(&self, k: usize, param: Param) -> Option<&[T]> {
         let s = self.layout.get(param)?;
         Some(&self.instance_params(k)[s.offset..s.offset + s.len])
+    }
+
+    /// Tensor `param` of block `block` of instance `k` (`None` when there is none).
+    pub fn block_tensor(&self, k: usize, block: usize, param: Param) -> Option<&[T]> {
+        let s = self.layout.get_in(block, param)?;
+        Some(&self.instance_params(k)[s.offset..s.offset + s.len])
+    }
+
+    /// Tensor `param` of block `block` of instance `k`, writable.
+    pub fn block_tensor_mut(&mut self, k: usize, block: usize, param: Param) -> Option<&mut [T]> {
+        let s = self.layout.get_in(block, param)?.clone();
+        let base = k * self.layout.len + s.offset;
+        Some(&mut self.params[base..base + s.len])
     }
 
     /// Tensor `param` of instance `k`, writable.

@@ -25,6 +25,16 @@ const PRESETS: &[Preset] = &[
         toml: include_str!("../../../presets/apd-1layer.toml"),
     },
     Preset {
+        name: "apd-2layer",
+        summary: "APD's 2-layer target: F=100, D=1000, 2 blocks of 25, AdamW 3e-3, quarter cosine, 10k steps",
+        toml: include_str!("../../../presets/apd-2layer.toml"),
+    },
+    Preset {
+        name: "spd-3layer",
+        summary: "SPD's 3-layer target: F=102, D=1000, 3 blocks of 17, AdamW 3e-3, quarter cosine, 10k steps",
+        toml: include_str!("../../../presets/spd-3layer.toml"),
+    },
+    Preset {
         name: "follow-up-clean",
         summary:
             "the follow-up paper's clean mix model: F=100, H=50, AdamW 3e-3, half cosine, 10k steps",
@@ -82,6 +92,13 @@ mod tests {
             (seed.res_factor(), seed.lr, seed.steps),
             (0.0, 5e-4, 20_000)
         );
+        let two = load("apd-2layer").unwrap();
+        assert_eq!(
+            (two.widths(), two.naive_loss(0.01)),
+            (vec![25, 25], apd.naive_loss(0.01))
+        );
+        let three = load("spd-3layer").unwrap();
+        assert_eq!((three.n_feat, three.widths()), (102, vec![17, 17, 17]));
         let clean = load("follow-up-clean").unwrap();
         assert!((clean.init_bound_out.unwrap() - (6.0f64 / 100.0).sqrt()).abs() < 1e-15);
     }

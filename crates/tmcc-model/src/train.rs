@@ -3,13 +3,18 @@
 //! the first step, after every `log_every` completed steps and after the last; a NaN or
 //! infinite loss stops training with
 //! [`Error::NonFinite`] before anything is saved from the bad state.
+//!
+//! A config the fast path covers trains on it; any other (`crate::fast::no_fast_path`:
+//! deeper models, GELU, the residual-space loss) trains on the dense reference path
+//! ([`crate::dense`]) with the same data streams and the same Adam.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tmcc_kernels::Backend;
 
 use crate::batch::{HostBatch, Sampler};
-use crate::fast::{FastModel, WorkspacePool};
+use crate::dense::DenseState;
+use crate::fast::{no_fast_path, FastModel, WorkspacePool};
 use crate::init::{rng, Stream};
 use crate::model::{Float, Model};
 use crate::optim::adam_spec;
@@ -28,13 +33,23 @@ pub fn stream_positions(rngs: &[ChaCha8Rng]) -> Vec<u128> {
     rngs.iter().map(|r| r.get_word_pos()).collect()
 }
 
+/// Where the parameters live and which path computes the steps.
+enum Engine<T: Float, Bk: Backend<T>> {
+    /// The fast path on the backend.
+    Fast {
+        fast: FastModel<T, Bk>,
+        pool: WorkspacePool<T, Bk>,
+    },
+    /// The dense reference path on the host (the parameters stay in `Trainer::model`).
+    Dense(DenseState<T>),
+}
+
 /// A model being trained on a backend.
 pub struct Trainer<T: Float, Bk: Backend<T>> {
-    /// The configuration and fixed tensors; `params` is empty (the parameters live in
-    /// `fast`: [`Trainer::snapshot`] reads them back).
+    /// The configuration and fixed tensors; on the fast path `params` is empty (the
+    /// parameters live on the backend: [`Trainer::snapshot`] reads them back).
     pub model: Model<T>,
-    pub fast: FastModel<T, Bk>,
-    pool: WorkspacePool<T, Bk>,
+    engine: Engine<T, Bk>,
     sampler: Sampler<T>,
     batch: HostBatch<T>,
     /// The next step's batch, drawn while the current step computes.
@@ -68,9 +83,14 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         } else {
             k
         };
-        let fast = FastModel::new_in_states(bk, &model, per_state, false)?;
-        let pool = fast.workspace_pool(cfg.batch_size)?;
-        model.params = Vec::new();
+        let engine = if no_fast_path(cfg).is_some() {
+            Engine::Dense(DenseState::new(&model))
+        } else {
+            let fast = FastModel::new_in_states(bk, &model, per_state, false)?;
+            let pool = fast.workspace_pool(cfg.batch_size)?;
+            model.params = Vec::new();
+            Engine::Fast { fast, pool }
+        };
         Ok(Self {
             sampler: Sampler::new(rngs, ps),
             batch: HostBatch::default(),
@@ -78,8 +98,7 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
             ahead: false,
             positions: Vec::with_capacity(k),
             losses: vec![0.0; k],
-            pool,
-            fast,
+            engine,
             model,
             step: 0,
         })
@@ -102,7 +121,19 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         }
         let params = model.params.clone();
         let mut t = Self::new(bk, model)?;
-        t.fast.write_state(&params, moments.0, moments.1)?;
+        match &mut t.engine {
+            Engine::Fast { fast, .. } => fast.write_state(&params, moments.0, moments.1)?,
+            Engine::Dense(state) => {
+                if moments.0.len() != params.len() || moments.1.len() != params.len() {
+                    return Err(Error::Shape(format!(
+                        "state must have {} elements per tensor",
+                        params.len()
+                    )));
+                }
+                state.adam_m = moments.0.to_vec();
+                state.adam_v = moments.1.to_vec();
+            }
+        }
         for (r, &pos) in t.sampler.rngs.iter_mut().zip(positions) {
             r.set_word_pos(pos);
         }
@@ -138,8 +169,17 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
         let scale = T::one() / T::from_f64((rows * f) as f64);
         let spec = adam_spec::<T>(cfg, self.step);
         let (sampler, next) = (&mut self.sampler, &mut self.next);
-        let (fast, pool, batch) = (&mut self.fast, &self.pool, &self.batch);
+        let batch = &self.batch;
         let losses = want_loss.then_some(&mut self.losses[..]);
+        let (fast, pool) = match &mut self.engine {
+            Engine::Fast { fast, pool } => (fast, &*pool),
+            Engine::Dense(state) => {
+                let result = state.step(&mut self.model, batch, &spec, losses);
+                sampler.sample(rows, f, next);
+                self.ahead = true;
+                return self.finish_step(result, want_loss);
+            }
+        };
         let ((), result) = if fast.bk().parallel_instances() {
             // On rayon's threads: the states side by side, or one instance's large
             // products in two halves, while the other thread draws the next batch.
@@ -153,6 +193,15 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
             ((), r)
         };
         self.ahead = true;
+        self.finish_step(result, want_loss)
+    }
+
+    /// Counts a step that succeeded; names the step in a non-finite loss.
+    fn finish_step(
+        &mut self,
+        result: Result<(), Error>,
+        want_loss: bool,
+    ) -> Result<Option<Vec<f64>>, Error> {
         match result {
             Err(Error::NonFinite {
                 instance, value, ..
@@ -201,7 +250,28 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
     /// The host model with the current parameters.
     pub fn snapshot(&self) -> Result<Model<T>, Error> {
         let mut m = self.model.clone();
-        m.params = self.fast.read_params()?;
+        m.params = self.read_params()?;
         Ok(m)
+    }
+
+    /// The current parameters (`K × P`).
+    pub fn read_params(&self) -> Result<Vec<T>, Error> {
+        match &self.engine {
+            Engine::Fast { fast, .. } => fast.read_params(),
+            Engine::Dense(_) => Ok(self.model.params.clone()),
+        }
+    }
+
+    /// The Adam moments `(m, v)` (`K × P` each).
+    pub fn read_moments(&self) -> Result<(Vec<T>, Vec<T>), Error> {
+        match &self.engine {
+            Engine::Fast { fast, .. } => fast.read_moments(),
+            Engine::Dense(state) => Ok((state.adam_m.clone(), state.adam_v.clone())),
+        }
+    }
+
+    /// Whether the steps run on the fast path (else on the dense reference path).
+    pub fn on_fast_path(&self) -> bool {
+        matches!(self.engine, Engine::Fast { .. })
     }
 }

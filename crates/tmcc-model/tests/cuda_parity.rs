@@ -128,7 +128,7 @@ fn train<B: Backend<f32>>(bk: B, model: Model<f32>, steps: u64) -> (Vec<Vec<f64>
     let mut t = Trainer::new(bk, model).unwrap();
     let log = t.run(Some(steps), |_, _| Ok(true)).unwrap();
     let losses = log.into_iter().map(|p| p.loss).collect();
-    (losses, t.fast.read_params().unwrap())
+    (losses, t.read_params().unwrap())
 }
 
 /// The test body: `bk` must agree with `reference` on `cfg`.

@@ -14,7 +14,9 @@ use ndarray::ArrayView2;
 use proptest::prelude::*;
 use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::Backend;
-use tmcc_model::config::{Config, LossName, Optimizer, Schedule, Variant};
+use tmcc_model::config::{
+    Act, Config, LabelCoeffs, LossName, LossSpace, Optimizer, Schedule, Variant,
+};
 use tmcc_model::fast::FastModel;
 use tmcc_model::optim::adam_spec;
 use tmcc_model::train::Trainer;
@@ -174,14 +176,42 @@ fn hundred_adam_steps_agree_in_f32() {
         Config {
             variant: Variant::EmbResOrth,
             tied: true,
+            ..base.clone()
+        },
+        // Random label coefficients (fast path) and APD's quarter cosine.
+        Config {
+            variant: Variant::EmbRes,
+            label_coeffs: LabelCoeffs::Uniform,
+            label_seed: 4,
+            optimizer: Optimizer::Adamw,
+            weight_decay: 0.01,
+            schedule: Schedule::CosineQuarter,
+            ..base.clone()
+        },
+        // No fast path yet: the trainer runs the dense reference path.
+        Config {
+            variant: Variant::EmbRes,
+            n_layers: 2,
+            d_mlp: vec![8, 5],
+            act: Act::Gelu,
+            label_coeffs: LabelCoeffs::Uniform,
+            bias1: true,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::ResMlp,
+            n_layers: 3,
+            loss_space: LossSpace::Resid,
+            tied: true,
             ..base
         },
     ];
     for cfg in cases {
         let want = reference_training(&cfg, 100);
         let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
+        assert_eq!(t.on_fast_path(), cfg.n_layers == 1, "{cfg:?}");
         t.run(None, |_, _| Ok(true)).unwrap();
-        let got = to_f64(&t.fast.read_params().unwrap());
+        let got = to_f64(&t.read_params().unwrap());
         let e = rel_err(&got, &want);
         assert!(
             e <= 1e-5,

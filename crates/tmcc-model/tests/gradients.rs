@@ -3,13 +3,16 @@
 //! matrices and inputs. Tolerance: `|g − fd| ≤ 1e-7 + 1e-6·|fd|` with `ε = 1e-6`.
 //! A coordinate whose ±ε perturbation moves any ReLU or `|·|` across its kink is skipped
 //! (the finite difference is then not a derivative); the tests count and bound the skips.
+//! A second property covers APD's residual MLPs: 1–3 blocks of their own widths, ReLU or
+//! GELU (hidden and output), trivial or random label coefficients, read-off or residual
+//! loss space, biases and tied weights.
 
 mod common;
 
 use common::*;
 use ndarray::ArrayView2;
 use proptest::prelude::*;
-use tmcc_model::config::{Config, Variant};
+use tmcc_model::config::{Act, Config, LabelCoeffs, LossName, LossSpace, Mixing, OutAct, Variant};
 use tmcc_model::{reference, Model, Param};
 
 const EPS: f64 = 1e-6;
@@ -58,6 +61,94 @@ proptest! {
             checked += c;
             skipped += s;
         }
+        prop_assert!(skipped * 4 <= checked + skipped, "{skipped} of {} skipped", checked + skipped);
+    }
+}
+
+/// A small residual MLP of 1–3 blocks with every option of APD's targets.
+fn arb_deep_config() -> impl Strategy<Value = Config> {
+    let shape = (
+        0usize..4,
+        2usize..6,
+        prop::collection::vec(1usize..4, 1..4),
+        0usize..5,
+        1usize..5,
+    );
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let values = (-0.5f64..1.5, 0u64..1_000_000, 0u64..1000, 0usize..3);
+    (shape, flags, values).prop_map(
+        |(
+            (v, f, widths, extra_d, b),
+            (b1, b2, tied, gelu, random_c, resid, l1),
+            (r, seed, label_seed, out),
+        )| {
+            let variant = [
+                Variant::ResMlp,
+                Variant::EmbRes,
+                Variant::EmbResOrth,
+                Variant::Mix,
+            ][v];
+            let resid = resid && variant != Variant::Mix;
+            Config {
+                variant,
+                n_feat: f,
+                n_layers: widths.len(),
+                // One block: its width is n_hidden (d_mlp stays empty).
+                n_hidden: widths[0],
+                d_mlp: if widths.len() > 1 { widths } else { Vec::new() },
+                d_emb: f + extra_d,
+                p: 0.6,
+                res_factor: Some(r),
+                mixing: Mixing::Asymmetric,
+                sigma: 0.3,
+                bias1: b1,
+                bias2: b2,
+                tied,
+                act: if gelu { Act::Gelu } else { Act::Relu },
+                out_act: match (resid, out) {
+                    (true, _) | (_, 0) => OutAct::Identity,
+                    (_, 1) => OutAct::Relu,
+                    _ => OutAct::Gelu,
+                },
+                label_coeffs: if random_c {
+                    LabelCoeffs::Uniform
+                } else {
+                    LabelCoeffs::Trivial
+                },
+                label_seed,
+                loss: if l1 { LossName::L1 } else { LossName::L2 },
+                loss_space: if resid {
+                    LossSpace::Resid
+                } else {
+                    LossSpace::Readoff
+                },
+                batch_size: b,
+                instances: 1,
+                seed,
+                ..Config::default()
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deep_reference_gradients_match_finite_differences(cfg in arb_deep_config()) {
+        cfg.validate().unwrap();
+        let mut m = Model::<f64>::new(&cfg).unwrap();
+        perturb_biases(&mut m);
+        let batch = first_batch::<f64>(&cfg);
+        let (checked, skipped) = check_instance(&m, 0, &batch.dense_instance(0));
         prop_assert!(skipped * 4 <= checked + skipped, "{skipped} of {} skipped", checked + skipped);
     }
 }

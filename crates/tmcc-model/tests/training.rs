@@ -24,7 +24,7 @@ fn small(variant: Variant) -> Config {
 fn train(cfg: &Config) -> Vec<f32> {
     let mut t = Trainer::new(Cpu, Model::<f32>::new(cfg).unwrap()).unwrap();
     t.run(None, |_, _| Ok(true)).unwrap();
-    t.fast.read_params().unwrap()
+    t.read_params().unwrap()
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn resume_from_a_checkpoint_is_exact() {
     let ck = Checkpoint {
         model: first.snapshot().unwrap(),
         step: first.step,
-        moments: Some(first.fast.read_moments().unwrap()),
+        moments: Some(first.read_moments().unwrap()),
         stream_positions: Some(first.stream_positions()),
     };
     let path = std::env::temp_dir().join(format!("tmcc-resume-{}.safetensors", std::process::id()));
@@ -94,7 +94,7 @@ fn resume_from_a_checkpoint_is_exact() {
     )
     .unwrap();
     second.run(None, |_, _| Ok(true)).unwrap();
-    assert_eq!(second.fast.read_params().unwrap(), straight);
+    assert_eq!(second.read_params().unwrap(), straight);
 }
 
 #[test]

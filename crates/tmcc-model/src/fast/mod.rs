@@ -37,6 +37,14 @@
 //! [`FastModel::backward`] are the plain path. Both agree with the f64 gradient to ~1e-6
 //! in f32 (tests), at initialization and after training.
 //!
+//! ## What the fast path covers
+//!
+//! One block with a ReLU hidden layer, identity or ReLU output, read-off loss space, any
+//! label coefficients (labels are formed on the host, per active cell). Anything else —
+//! `n_layers > 1`, GELU, residual-space loss — is computed by the dense reference path
+//! ([`crate::reference`]) only; [`no_fast_path`] says which option is missing and a
+//! [`FastModel`] refuses it with that line.
+//!
 //! ## The plan and the instance states
 //!
 //! What never changes (dimensions, offsets, the task, constant tables) is the [`Plan`];
@@ -81,6 +89,25 @@ pub use workspace::{Workspace, WorkspacePool};
 use crate::batch::HostBatch;
 use crate::model::{Float, Model};
 use crate::Error;
+
+/// Why `cfg` has no fast path yet (one line), or `None` when it has one.
+pub fn no_fast_path(cfg: &crate::Config) -> Option<String> {
+    use crate::config::{Act, LossSpace, OutAct};
+    let missing = if cfg.n_layers != 1 {
+        format!("n_layers = {}", cfg.n_layers)
+    } else if cfg.act != Act::Relu {
+        format!("act = {}", cfg.act.name())
+    } else if cfg.out_act == OutAct::Gelu {
+        "out_act = gelu".to_string()
+    } else if cfg.loss_space != LossSpace::Readoff {
+        "loss_space = resid".to_string()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{missing} has no fast path yet (only the dense reference path, tmcc_model::reference, computes it)"
+    ))
+}
 
 /// `K` instances living on a backend: the fixed [`Plan`] and the instances' states.
 pub struct FastModel<T: Float, Bk: Backend<T>> {

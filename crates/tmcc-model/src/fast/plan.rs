@@ -77,6 +77,9 @@ impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
         keep_grads: bool,
     ) -> Result<Self, Error> {
         let cfg = &model.cfg;
+        if let Some(why) = super::no_fast_path(cfg) {
+            return Err(Error::State(why));
+        }
         let (k, f, h) = (cfg.instances, cfg.n_feat, cfg.n_hidden);
         let layout: &Layout = &model.layout;
         let task = cfg.task();

@@ -119,7 +119,7 @@ fn hidden_space_gradient_is_accurate_in_f32_at_the_seed_setting() {
             for _ in 0..steps {
                 t.step(false).unwrap();
             }
-            m.params = t.fast.read_params().unwrap();
+            m.params = t.read_params().unwrap();
             let x = batch::<f32>(&cfg);
             let up = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
             let m64 = Model::<f64> {

@@ -207,8 +207,11 @@ impl<T: Float, Bk: Backend<T>> Workspace<T, Bk> {
         };
         upload(&mut self.x, vals)?;
         self.host_labels.clear();
-        self.host_labels
-            .extend(vals.iter().map(|&v| plan.task.label(v)));
+        self.host_labels.extend(
+            cols.iter()
+                .zip(vals)
+                .map(|(&c, &v)| plan.task.label(c as usize, v)),
+        );
         upload(&mut self.y, &self.host_labels)?;
         if neg_labels {
             self.host_labels.iter_mut().for_each(|y| *y = -*y);

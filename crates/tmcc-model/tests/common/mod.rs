@@ -4,11 +4,12 @@
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use tmcc_model::batch::{HostBatch, Sampler};
-use tmcc_model::config::{Config, LossName, Mixing, OutAct, Variant};
+use tmcc_model::config::{Config, LabelCoeffs, LossName, Mixing, OutAct, Variant};
 use tmcc_model::init::{rng, Stream};
 use tmcc_model::{reference, Float, Model, Param};
 
-/// A small config of any variant, loss, bias, tying, output activation and mixing.
+/// A small config of any variant, loss, bias, tying, output activation, mixing and label
+/// coefficients (one block, ReLU, read-off loss: what the fast path covers).
 pub fn arb_config() -> impl Strategy<Value = Config> {
     let shape = (0usize..6, 2usize..7, 1usize..5, 0usize..6, 1usize..6);
     let flags = (
@@ -25,9 +26,14 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
         -0.6f64..0.6,
         0u64..1_000_000,
         any::<bool>(),
+        any::<bool>(),
     );
     (shape, flags, values).prop_map(
-        |((v, f, h, extra_d, b), (b1, b2, tied, relu_out, l1), (p, r, mix, sigma, seed, imp))| {
+        |(
+            (v, f, h, extra_d, b),
+            (b1, b2, tied, relu_out, l1),
+            (p, r, mix, sigma, seed, imp, random_c),
+        )| {
             let variant = Variant::ALL[v];
             Config {
                 variant,
@@ -60,6 +66,12 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
                 } else {
                     Vec::new()
                 },
+                label_coeffs: if random_c {
+                    LabelCoeffs::Uniform
+                } else {
+                    LabelCoeffs::Trivial
+                },
+                label_seed: seed % 7,
                 batch_size: b,
                 seed,
                 instances: 2,
@@ -74,7 +86,7 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
 pub fn perturb_biases<T: Float>(m: &mut Model<T>) {
     for k in 0..m.instances() {
         for name in [Param::B1, Param::B2] {
-            if let Some(s) = m.layout.get(name).cloned() {
+            for s in m.layout.slots.clone().iter().filter(|s| s.param == name) {
                 let base = k * m.layout.len + s.offset;
                 for i in 0..s.len {
                     m.params[base + i] = T::from_f64(0.1 * ((i * 7 + k * 3) % 5) as f64 - 0.2);

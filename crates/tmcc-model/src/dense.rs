@@ -1,0 +1,140 @@
+//! Training and evaluation on the dense reference path ([`crate::reference`]), for the
+//! options the fast path does not cover yet ([`crate::fast::no_fast_path`]: deeper models,
+//! GELU, the residual-space loss). Same data streams, same Adam (the CPU backend's fused
+//! kernel), same evaluation protocol as the fast path; slow: it forms the `B×D` products.
+//!
+//! Per step: every instance's dense `B×F` batch, its loss and gradient
+//! (`reference::forward_backward`, instances side by side on rayon's threads), then one
+//! Adam/AdamW update of the flat `K × P` parameters.
+
+use rayon::prelude::*;
+use tmcc_kernels::cpu::Cpu;
+use tmcc_kernels::{AdamSpec, Backend};
+
+use crate::batch::{HostBatch, Sampler};
+use crate::eval::{InstanceEval, EVAL_CELLS};
+use crate::init::{rng, Stream};
+use crate::model::{Float, Model};
+use crate::reference::forward_backward;
+use crate::Error;
+
+/// The Adam moments of a model trained on the dense path (`K × P` each).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseState<T> {
+    pub adam_m: Vec<T>,
+    pub adam_v: Vec<T>,
+}
+
+impl<T: Float> DenseState<T> {
+    /// Zero moments for `model`.
+    pub fn new(model: &Model<T>) -> Self {
+        let n = model.params.len();
+        Self {
+            adam_m: vec![T::zero(); n],
+            adam_v: vec![T::zero(); n],
+        }
+    }
+
+    /// One step of every instance of `model` on `batch`; with `losses`, every instance's
+    /// batch loss lands there. A non-finite loss stops before the update.
+    pub fn step(
+        &mut self,
+        model: &mut Model<T>,
+        batch: &HostBatch<T>,
+        spec: &AdamSpec<T>,
+        losses: Option<&mut [f64]>,
+    ) -> Result<(), Error> {
+        let (k, f, rows) = (model.instances(), model.cfg.n_feat, batch.rows_per_instance);
+        let results: Vec<(f64, Vec<T>)> = (0..k)
+            .into_par_iter()
+            .map(|i| {
+                let x = batch.dense_instance(i);
+                let xv = ndarray::ArrayView2::from_shape((rows, f), &x).expect("dense batch");
+                let r = forward_backward(model, i, xv, true);
+                (r.loss.as_f64(), r.grads)
+            })
+            .collect();
+        if let Some((instance, (value, _))) = results
+            .iter()
+            .enumerate()
+            .find(|(_, (l, _))| !l.is_finite())
+        {
+            return Err(Error::NonFinite {
+                step: 0,
+                instance,
+                value: *value,
+            });
+        }
+        if let Some(out) = losses {
+            for (o, (l, _)) in out.iter_mut().zip(&results) {
+                *o = *l;
+            }
+        }
+        let grads: Vec<T> = results.into_iter().flat_map(|(_, g)| g).collect();
+        Cpu.adam(
+            spec,
+            &mut model.params,
+            &grads,
+            &mut self.adam_m,
+            &mut self.adam_v,
+        )?;
+        Ok(())
+    }
+}
+
+/// [`crate::eval::evaluate`] on the dense path: every instance on `samples` samples of the
+/// evaluation stream at `ps[k]` (default: the instance's `p`).
+pub fn evaluate<T: Float>(
+    model: &Model<T>,
+    samples: usize,
+    ps: Option<&[f64]>,
+) -> Result<Vec<InstanceEval>, Error> {
+    let cfg = &model.cfg;
+    let k = model.instances();
+    let ps: Vec<f64> = match ps {
+        Some(ps) if ps.len() == k => ps.to_vec(),
+        Some(ps) => {
+            return Err(Error::Shape(format!(
+                "{} eval probabilities for {k} instances",
+                ps.len()
+            )))
+        }
+        None => (0..k).map(|i| cfg.instance_p(i)).collect(),
+    };
+    let f = cfg.n_feat;
+    let rows = cfg
+        .eval_batch
+        .min(samples)
+        .min((EVAL_CELLS / (k * cfg.d_in().max(f))).max(64));
+    let mut sampler = Sampler::<T>::new(
+        (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
+        ps.clone(),
+    );
+    let mut batch = HostBatch::default();
+    let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
+    let mut done = 0;
+    while done < samples {
+        let n = rows.min(samples - done);
+        sampler.sample(n, f, &mut batch);
+        let row_losses: Vec<Vec<f64>> = (0..k)
+            .into_par_iter()
+            .map(|i| {
+                let x = batch.dense_instance(i);
+                let xv = ndarray::ArrayView2::from_shape((n, f), &x).expect("dense batch");
+                forward_backward(model, i, xv, false)
+                    .row_loss
+                    .iter()
+                    .map(|v| v.as_f64())
+                    .collect()
+            })
+            .collect();
+        for (i, rl) in row_losses.iter().enumerate() {
+            for &v in rl {
+                sum[i] += v;
+                sum_sq[i] += v * v;
+            }
+        }
+        done += n;
+    }
+    Ok(crate::eval::summarise(cfg, samples, &ps, &sum, &sum_sq))
+}
