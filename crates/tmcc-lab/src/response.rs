@@ -4,7 +4,9 @@
 //! without a residual stream) and `ρ = RMS_v ReLU(v)`: feature `i` is *computed* if
 //! `RMS(resid − ReLU(v))/ρ ≤ 0.2`, else *zero* if `RMS(resid)/ρ ≤ 0.2`, else *partial*
 //! (`tmcc_model::eval`). Shapes: one forward pass of `F·points` rows per instance; the
-//! result is `[instance][feature]`.
+//! result is `[instance][feature]`. Models of any depth: those without a fast path
+//! (`tmcc_model::fast::no_fast_path`) go through the dense reference path. The last grid
+//! point is `v = 1`, so `r + resid.last()` is APD's one-hot output `out_i` at `x = e_i`.
 
 use serde::Serialize;
 use tmcc_kernels::{Backend, Device, OnBackend};
@@ -33,6 +35,9 @@ struct ResponseOn<'a> {
 impl OnBackend for ResponseOn<'_> {
     type Output = Result<Vec<Vec<FeatureResponse>>, Error>;
     fn run<Bk: Backend<f32> + Clone>(self, bk: Bk) -> Self::Output {
+        if tmcc_model::fast::no_fast_path(&self.model.cfg).is_some() {
+            return Ok(tmcc_model::dense::response(self.model, self.points));
+        }
         let mut fast = FastModel::new(bk, self.model)?;
         Ok(tmcc_model::eval::response(
             &mut fast,

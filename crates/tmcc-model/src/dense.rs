@@ -3,6 +3,8 @@
 //! GELU, the residual-space loss). Same data streams, same Adam (the CPU backend's fused
 //! kernel), same evaluation protocol as the fast path; slow: it forms the `B×D` products.
 //!
+//! The response of every feature ([`response`]) is computed the same way.
+//!
 //! Per step: every instance's dense `B×F` batch, its loss and gradient
 //! (`reference::forward_backward`, instances side by side on rayon's threads), then one
 //! Adam/AdamW update of the flat `K × P` parameters.
@@ -12,7 +14,7 @@ use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::{AdamSpec, Backend};
 
 use crate::batch::{HostBatch, Sampler};
-use crate::eval::{InstanceEval, EVAL_CELLS};
+use crate::eval::{classify_outputs, response_batch, FeatureResponse, InstanceEval, EVAL_CELLS};
 use crate::init::{rng, Stream};
 use crate::model::{Float, Model};
 use crate::reference::forward_backward;
@@ -137,4 +139,65 @@ pub fn evaluate<T: Float>(
         done += n;
     }
     Ok(crate::eval::summarise(cfg, samples, &ps, &sum, &sum_sq))
+}
+
+/// [`crate::eval::response`] on the dense path: every feature's response of every
+/// instance (`[instance][feature]`) on `points` values of `v`.
+pub fn response<T: Float>(model: &Model<T>, points: usize) -> Vec<Vec<FeatureResponse>> {
+    let (k, f) = (model.instances(), model.cfg.n_feat);
+    let (v, batch) = response_batch::<T>(k, f, points);
+    let rows = batch.rows_per_instance;
+    let out: Vec<T> = (0..k)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let x = batch.dense_instance(i);
+            let xv = ndarray::ArrayView2::from_shape((rows, f), &x).expect("dense batch");
+            forward_backward(model, i, xv, false).out.into_iter()
+        })
+        .collect();
+    classify_outputs(&model.cfg, &v, &out, k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Variant};
+    use crate::fast::FastModel;
+    use tmcc_kernels::cpu::Cpu;
+
+    /// On a model both paths cover, the dense evaluation and response agree with the fast
+    /// path's (same samples, same grid).
+    #[test]
+    fn dense_evaluation_and_response_match_the_fast_path() {
+        let cfg = Config {
+            variant: Variant::EmbRes,
+            n_feat: 10,
+            n_hidden: 4,
+            d_emb: 30,
+            p: 0.2,
+            bias1: true,
+            instances: 2,
+            eval_batch: 300,
+            ..Config::default()
+        };
+        let mut model = Model::<f64>::new(&cfg).unwrap();
+        for (i, w) in model.params.iter_mut().enumerate() {
+            *w += 0.03 * ((i % 5) as f64 - 2.0);
+        }
+        let mut fast = FastModel::new(Cpu, &model).unwrap();
+        let want = crate::eval::evaluate(&mut fast, &cfg, 1000, None).unwrap();
+        let got = evaluate(&model, 1000, None).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a.loss - b.loss).abs() <= 1e-12 * b.loss, "{a:?} vs {b:?}");
+            assert!((a.loss_se - b.loss_se).abs() <= 1e-9 * b.loss_se);
+        }
+        let want = crate::eval::response(&mut fast, &cfg, 9).unwrap();
+        let got = response(&model, 9);
+        for (a, b) in got.iter().flatten().zip(want.iter().flatten()) {
+            assert_eq!(a.class, b.class);
+            for (x, y) in a.resid.iter().zip(&b.resid) {
+                assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+            }
+        }
+    }
 }

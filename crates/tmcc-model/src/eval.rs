@@ -181,6 +181,21 @@ pub fn response<T: Float, Bk: Backend<T>>(
     points: usize,
 ) -> Result<Vec<Vec<FeatureResponse>>, Error> {
     let (k, f) = (fast.instances(), cfg.n_feat);
+    let (v, batch) = response_batch::<T>(k, f, points);
+    let mut ws = fast.workspace(batch.rows_per_instance)?;
+    fast.load_batch(&mut ws, &batch)?;
+    fast.forward(&mut ws, T::one(), false)?;
+    let out = fast.bk().read(fast.output(&ws))?;
+    Ok(classify_outputs(cfg, &v, &out, k))
+}
+
+/// The grid of [`response_grid`] and the batch of its inputs: for every instance, rows
+/// `i·points + j` hold `v_j·e_i` (`F·points` rows).
+pub(crate) fn response_batch<T: Float>(
+    k: usize,
+    f: usize,
+    points: usize,
+) -> (Vec<f64>, HostBatch<T>) {
     let v = response_grid(points);
     let rows = f * points;
     let mut dense = vec![T::zero(); k * rows * f];
@@ -191,17 +206,25 @@ pub fn response<T: Float, Bk: Backend<T>>(
             }
         }
     }
-    let batch = HostBatch::from_dense(k, rows, f, &dense);
-    let mut ws = fast.workspace(rows)?;
-    fast.load_batch(&mut ws, &batch)?;
-    fast.forward(&mut ws, T::one(), false)?;
-    let out = fast.bk().read(fast.output(&ws))?;
+    (v, HostBatch::from_dense(k, rows, f, &dense))
+}
+
+/// Classifies every feature from the outputs `out` (`K × F·points × F`) of the batch of
+/// [`response_batch`].
+pub(crate) fn classify_outputs<T: Float>(
+    cfg: &Config,
+    v: &[f64],
+    out: &[T],
+    k: usize,
+) -> Vec<Vec<FeatureResponse>> {
+    let (f, points) = (cfg.n_feat, v.len());
+    let rows = f * points;
     let r = if cfg.variant.has_residual() {
         cfg.res_factor()
     } else {
         0.0
     };
-    Ok((0..k)
+    (0..k)
         .map(|inst| {
             (0..f)
                 .map(|i| {
@@ -212,7 +235,7 @@ pub fn response<T: Float, Bk: Backend<T>>(
                             out[(inst * rows + i * points + j) * f + i].as_f64() - r * vj
                         })
                         .collect();
-                    let (err_computed, err_zero, class) = classify(&v, &resid);
+                    let (err_computed, err_zero, class) = classify(v, &resid);
                     FeatureResponse {
                         feature: i,
                         resid,
@@ -223,7 +246,7 @@ pub fn response<T: Float, Bk: Backend<T>>(
                 })
                 .collect()
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
