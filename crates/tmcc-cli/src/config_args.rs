@@ -1,4 +1,4 @@
-//! Building a config from a TOML file and command-line flags (flags win).
+//! Building a config from a preset or a TOML file and command-line flags (flags win).
 
 use std::path::PathBuf;
 
@@ -11,6 +11,9 @@ pub struct ConfigArgs {
     /// TOML config file (fields as in config.toml); unspecified fields keep their defaults.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// Start from a named preset (`tmcc presets` lists them); flags and --set override it.
+    #[arg(long, conflicts_with = "config")]
+    pub preset: Option<String>,
     /// Set any config field, e.g. `--set p=0.03 --set variant=mix` (repeatable).
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub sets: Vec<String>,
@@ -32,6 +35,7 @@ impl ConfigArgs {
     /// True when no flag but `--steps` is given (what `--resume` accepts).
     pub fn only_steps(&self) -> bool {
         self.config.is_none()
+            && self.preset.is_none()
             && self.sets.is_empty()
             && self.variant.is_none()
             && self.seed.is_none()
@@ -39,13 +43,14 @@ impl ConfigArgs {
     }
 
     pub fn build(&self) -> anyhow::Result<Config> {
-        let mut cfg = match &self.config {
-            Some(path) => {
+        let mut cfg = match (&self.config, &self.preset) {
+            (_, Some(name)) => tmcc_model::presets::load(name)?,
+            (Some(path), None) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config {}", path.display()))?;
                 Config::from_toml_str(&text).with_context(|| path.display().to_string())?
             }
-            None => Config::default(),
+            (None, None) => Config::default(),
         };
         let mut sets: Vec<(String, String)> = Vec::new();
         if let Some(v) = &self.variant {

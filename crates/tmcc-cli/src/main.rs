@@ -15,6 +15,7 @@ mod device_arg;
 mod eval;
 mod merge;
 mod plot;
+mod presets;
 mod reproduce;
 mod response;
 mod sweep;
@@ -46,6 +47,8 @@ enum Command {
     Merge(merge::Args),
     /// Standard figures of a run directory or a sweep directory.
     Plot(plot::Args),
+    /// List the named presets (papers' configs), or print one: `tmcc presets NAME`.
+    Presets(presets::Args),
     /// Fold the embedding of an emb_* model into its weights (→ res_mlp / mlp) and compare.
     Transplant(transplant::Args),
     /// Classify every feature's input–output response as computed, zero or partial.
@@ -66,6 +69,7 @@ fn main() {
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Presets(a) => presets::run(a),
         Command::Transplant(a) => transplant::run(a),
         Command::Response(a) => response::run(a),
         Command::Reproduce(a) => reproduce::run(a),

@@ -14,6 +14,36 @@ fn is_png(p: &Path) -> bool {
 }
 
 #[test]
+fn presets_list_print_and_train_with_overrides() {
+    let list = stdout(ok(&tmcc(&["presets"]))).to_string();
+    for p in tmcc_model::presets::all() {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(p.name) && l.contains(p.summary)),
+            "{list}"
+        );
+    }
+    let text = stdout(ok(&tmcc(&["presets", "apd-1layer"]))).to_string();
+    assert!(
+        text.contains("ANCHORS.md") && text.contains("init_bound"),
+        "{text}"
+    );
+    let e = one_line_error(&tmcc(&["presets", "apd-9layer"]));
+    assert!(e.contains("seed-notebook"), "{e}");
+    // The preset is the base; the tiny flags (and --set) override it.
+    let tmp = Scratch::new("presets");
+    let run = tmp.path("apd");
+    train_tiny(&run, &["--preset", "apd-1layer", "--set", "steps=20"]);
+    let cfg = load(&run).model.cfg;
+    let preset = tmcc_model::presets::load("apd-1layer").unwrap();
+    assert_eq!((cfg.n_feat, cfg.steps), (8, 20));
+    assert_eq!(
+        (cfg.lr, cfg.schedule, cfg.init),
+        (preset.lr, preset.schedule, preset.init)
+    );
+}
+
+#[test]
 fn plot_draws_run_and_sweep_figures() {
     let tmp = Scratch::new("plot");
     let run = tmp.path("mix");

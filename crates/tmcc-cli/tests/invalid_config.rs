@@ -33,6 +33,11 @@ const CASES: &[(Input, &str)] = &[
     (Flags(&["--variant", "bogus"]), "`variant`"),
     (Flags(&["--set", "variant=transformer"]), "`variant`"),
     (Flags(&["--set", "no_such_field=1"]), "`no_such_field`"),
+    (Flags(&["--preset", "apd-9layer"]), "`preset`"),
+    (
+        Sweep("preset = \"apd-9layer\"\n[grid]\nseed = [0]"),
+        "`preset`",
+    ),
     (
         Flags(&["--variant", "emb_res_orth", "--set", "d_emb=4"]),
         "`d_emb`",

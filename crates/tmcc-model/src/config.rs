@@ -93,6 +93,9 @@ pub enum Init {
     KaimingUniform,
     /// `N(0, init_std²)`.
     Normal,
+    /// `U(±init_bound)` for `W1`, `U(±init_bound_out)` for `W2` (absent: `init_bound`): an
+    /// explicit bound, so that a paper's fan convention can be written down as a number.
+    Uniform,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,8 +117,12 @@ pub enum Optimizer {
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     Constant,
-    /// Cosine decay from `lr` to 0 over the steps after warm-up.
+    /// Half-period cosine from `lr` to 0 over the steps after warm-up (torch's
+    /// `CosineAnnealingLR`; the follow-up paper). Also accepted as `cosine_half`.
+    #[serde(alias = "cosine_half")]
     Cosine,
+    /// APD's quarter-period cosine `lr·cos(π/2 · t/(T−1))`: 0 at the last step.
+    CosineQuarter,
     /// Linear decay from `lr` to 0 over the steps after warm-up.
     Linear,
 }
@@ -145,6 +152,10 @@ pub struct Config {
     pub out_act: OutAct,
     pub init: Init,
     pub init_std: f64,
+    /// Bound of the `uniform` init for `W1` (and `W2` unless `init_bound_out` is set).
+    pub init_bound: f64,
+    /// Bound of the `uniform` init for `W2`; absent: `init_bound`.
+    pub init_bound_out: Option<f64>,
     pub loss: LossName,
     /// Per-feature importance (empty: all 1).
     pub importance: Vec<f64>,
@@ -189,6 +200,8 @@ impl Default for Config {
             out_act: OutAct::Identity,
             init: Init::XavierNormal,
             init_std: 0.02,
+            init_bound: 0.1,
+            init_bound_out: None,
             loss: LossName::L2,
             importance: Vec::new(),
             optimizer: Optimizer::Adam,
@@ -269,6 +282,7 @@ impl Config {
     pub fn field_names() -> Vec<String> {
         let full = Config {
             res_factor: Some(0.0),
+            init_bound_out: Some(0.0),
             ..Config::default()
         };
         match toml::Value::try_from(&full) {
@@ -425,6 +439,19 @@ impl Config {
                 "init_std",
                 || format!("must be finite and > 0, got {}", self.init_std),
             )?;
+        }
+        if self.init == Init::Uniform {
+            let bounds = [
+                ("init_bound", Some(self.init_bound)),
+                ("init_bound_out", self.init_bound_out),
+            ];
+            for (field, bound) in bounds {
+                if let Some(b) = bound {
+                    check(b.is_finite() && b > 0.0, field, || {
+                        format!("must be finite and > 0 for init = uniform, got {b}")
+                    })?;
+                }
+            }
         }
         check(
             self.importance.is_empty() || self.importance.len() == self.n_feat,

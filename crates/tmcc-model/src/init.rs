@@ -11,7 +11,7 @@ use rand_distr::StandardNormal;
 use tmcc_kernels::Scalar;
 
 use crate::config::{Config, Init, Mixing};
-use crate::layout::Layout;
+use crate::layout::{Layout, Param};
 
 /// Independent random streams of one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +147,12 @@ pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
     m
 }
 
+/// Fills `dst` with draws from `U(−bound, bound)`.
+fn uniform<T: Scalar>(dst: &mut [T], r: &mut ChaCha8Rng, bound: f64) {
+    dst.iter_mut()
+        .for_each(|w| *w = T::from_f64(r.random_range(-bound..bound)));
+}
+
 /// Initial parameters of one instance in `layout` order; biases start at 0.
 pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T> {
     let mut r = rng(seed, Stream::Init);
@@ -167,10 +173,13 @@ pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T
             Init::Normal => dst
                 .iter_mut()
                 .for_each(|w| *w = T::from_f64(cfg.init_std * normal(&mut r))),
-            Init::KaimingUniform => {
-                let bound = 1.0 / fan_in.sqrt();
-                dst.iter_mut()
-                    .for_each(|w| *w = T::from_f64(r.random_range(-bound..bound)));
+            Init::KaimingUniform => uniform(dst, &mut r, 1.0 / fan_in.sqrt()),
+            Init::Uniform => {
+                let bound = match slot.param {
+                    Param::W2 => cfg.init_bound_out.unwrap_or(cfg.init_bound),
+                    _ => cfg.init_bound,
+                };
+                uniform(dst, &mut r, bound)
             }
         }
     }
@@ -201,6 +210,24 @@ mod tests {
             assert!((g[i * f + i] - 1.0).abs() < 1e-12);
         }
         assert!((0..f * f).any(|i| i % (f + 1) != 0 && g[i].abs() > 1e-3));
+    }
+
+    #[test]
+    fn the_uniform_init_keeps_each_matrix_within_its_bound() {
+        let cfg = Config {
+            init: Init::Uniform,
+            init_bound: 0.01,
+            init_bound_out: Some(0.3),
+            ..Config::default()
+        };
+        let layout = Layout::new(cfg.n_hidden, cfg.d_in(), false, false, false);
+        let p: Vec<f64> = init_params(&cfg, &layout, 5);
+        for (param, bound) in [(Param::W1, 0.01), (Param::W2, 0.3)] {
+            let s = layout.get(param).unwrap();
+            let w = &p[s.offset..s.offset + s.len];
+            let max = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(max < bound && max > 0.95 * bound, "{param:?}: {max}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod io;
 pub mod layout;
 pub mod model;
 pub mod optim;
+pub mod presets;
 pub mod reference;
 pub mod task;
 pub mod train;

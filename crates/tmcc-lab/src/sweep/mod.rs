@@ -2,7 +2,8 @@
 //! where shapes allow, with results in one tidy table (one row per run).
 //!
 //! A sweep file is a TOML document: any config fields (the base, over the defaults) plus a
-//! `[grid]` table of `field = [values]`. Each run is one model (one instance), so the base
+//! `[grid]` table of `field = [values]`; `preset = "NAME"` starts the base from a named
+//! preset (`tmcc_model::presets`) instead of the defaults. Each run is one model (one instance), so the base
 //! must keep `instances = 1` and empty per-instance lists, and those four fields cannot be
 //! swept; sweep `seed` for replicates ([`spec`]).
 //!

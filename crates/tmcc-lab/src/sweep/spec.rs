@@ -63,7 +63,17 @@ impl SweepSpec {
                 ))
             }
         };
-        let mut base = Config::default();
+        // `preset = "NAME"`: the base starts from that preset instead of the defaults.
+        let mut base = match table.remove("preset") {
+            None => Config::default(),
+            Some(toml::Value::String(name)) => tmcc_model::presets::load(&name)?,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "preset",
+                    "must be a preset name (a string; `tmcc presets` lists them)",
+                ))
+            }
+        };
         for (k, v) in table {
             base.set(&k, v)?;
         }
@@ -216,6 +226,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_preset_is_the_base_and_fields_override_it() {
+        let spec =
+            SweepSpec::from_toml_str("preset = \"apd-1layer\"\nsteps = 7\n[grid]\nseed = [0, 1]")
+                .unwrap();
+        let want = Config {
+            steps: 7,
+            ..tmcc_model::presets::load("apd-1layer").unwrap()
+        };
+        assert_eq!(spec.base, want);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         for (text, field) in [
             ("[grid]\np = [0.1, 2.0]", "p"),
@@ -226,6 +248,8 @@ pub(crate) mod tests {
             ("[grid]\nvariant = [\"emb_res\", \"nope\"]", "variant"),
             ("grid = 3", "grid"),
             ("p = [", "<toml>"),
+            ("preset = \"nope\"", "preset"),
+            ("preset = 3", "preset"),
         ] {
             let e = SweepSpec::from_toml_str(text)
                 .and_then(|s| s.expand().map(|_| ()))
