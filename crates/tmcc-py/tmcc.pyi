@@ -48,6 +48,13 @@ class Config:
         """The value of field `name` (e.g. `cfg.p`)."""
     def __eq__(self, other: object) -> bool: ...
 
+def preset(name: str, **overrides: Any) -> Config:
+    """The config of preset `name` (`presets/NAME.toml`, as `tmcc train --preset NAME`)
+    with `overrides` set, validated. An unknown name raises `ConfigError` listing them."""
+
+def presets() -> list[tuple[str, str]]:
+    """Every preset's name and one-line summary."""
+
 class Run:
     """A trained (or loaded) model of `K` instances, with its metrics and analyses."""
 

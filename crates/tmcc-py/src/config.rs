@@ -7,7 +7,8 @@
 //! the wrong type are rejected there), then validates the whole config
 //! (`Config::validate`). `None` resets a field to its default (`res_factor=None`: the
 //! variant's default). Every error is one line naming the field. A `Config` is immutable:
-//! `replace(**fields)` makes a changed copy.
+//! `replace(**fields)` makes a changed copy. `preset(name, **overrides)` starts from a
+//! named preset (`tmcc_model::presets`) instead of the defaults.
 
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
@@ -159,4 +160,24 @@ fn python_literal(v: &serde_json::Value) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// The config of preset `name` (`presets/NAME.toml`, as `tmcc train --preset NAME`) with
+/// `overrides` set; validated. An unknown name is a `ConfigError` listing the known ones.
+#[pyfunction]
+#[pyo3(signature = (name, **overrides))]
+pub fn preset(name: &str, overrides: Option<&Bound<PyDict>>) -> PyResult<PyConfig> {
+    let base = tmcc_model::presets::load(name).py_err()?;
+    Ok(PyConfig {
+        cfg: with_fields(base, overrides)?,
+    })
+}
+
+/// Every preset's name and one-line summary, in a fixed order.
+#[pyfunction]
+pub fn presets() -> Vec<(String, String)> {
+    tmcc_model::presets::all()
+        .iter()
+        .map(|p| (p.name.to_string(), p.summary.to_string()))
+        .collect()
 }

@@ -2,7 +2,7 @@
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `Config(**fields)` | `tmcc_model::Config` through serde ([`config`]) |
+//! | `Config(**fields)`, `preset(name, **overrides)`, `presets()` | `tmcc_model::Config` through serde, `tmcc_model::presets` ([`config`]) |
 //! | `train(config, out=None, progress=True, device="auto")` → `Run` | `tmcc_lab::runner::run` ([`train`]) |
 //! | `Run`: `weights()`, `embedding`, `metrics`, `eval`, `response`, `transplant`, `forward`, `save` | checkpoint, evaluation, response, transplant, reference forward ([`run`]) |
 //! | `load(path)` → `Run` | `tmcc_lab::rundir` ([`run`]) |
@@ -28,6 +28,8 @@ fn tmcc_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", m.py().get_type::<errors::ConfigError>())?;
     m.add_class::<config::PyConfig>()?;
     m.add_class::<run::PyRun>()?;
+    m.add_function(wrap_pyfunction!(config::preset, m)?)?;
+    m.add_function(wrap_pyfunction!(config::presets, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(run::load, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;

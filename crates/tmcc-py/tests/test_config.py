@@ -59,3 +59,25 @@ def test_a_value_of_no_config_type_is_a_type_error_naming_the_field():
         tmcc.Config(p=object())
     with pytest.raises(tmcc.ConfigError, match="<toml>"):
         tmcc.Config.from_toml("p = [")
+
+
+def test_presets_are_bases_that_keywords_override():
+    names = [n for n, _ in tmcc.presets()]
+    assert "apd-1layer" in names
+    apd = tmcc.preset("apd-1layer")
+    assert (apd.lr, apd.n_feat, apd.d_emb, apd.batch_size) == (3e-3, 100, 1000, 2048)
+    short = tmcc.preset("apd-1layer", steps=10, instances=3)
+    assert (short.steps, short.instances, short.lr) == (10, 3, 3e-3)
+    assert short == apd.replace(steps=10, instances=3)
+    with pytest.raises(tmcc.ConfigError, match="known presets: .*apd-1layer") as e:
+        tmcc.preset("nope")
+    assert e.value.field == "preset"
+    with pytest.raises(tmcc.ConfigError) as e:
+        tmcc.preset("apd-1layer", lr=-1)
+    assert e.value.field == "lr"
+
+
+def test_fields_added_to_the_rust_config_need_no_binding_code():
+    # `init_bound` came with the presets; it is a keyword through serde.
+    c = tmcc.Config(init="uniform", init_bound=0.05)
+    assert (c.init, c.init_bound) == ("uniform", 0.05)

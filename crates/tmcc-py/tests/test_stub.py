@@ -36,12 +36,27 @@ def test_the_stub_names_every_public_name_of_the_module_and_no_other():
         assert stub[cls] - {"field"} == members, (cls, stub[cls] ^ members)
 
 
+def stub_params(node):
+    args = [a.arg for a in node.args.args + node.args.kwonlyargs if a.arg != "self"]
+    return args + ([node.args.kwarg.arg] if node.args.kwarg else [])
+
+
+def module_params(obj):
+    return [p for p in inspect.signature(obj).parameters if p != "self"]
+
+
 def test_stub_signatures_match_the_module():
     for node in STUB.body:
         if isinstance(node, ast.FunctionDef):
-            have = list(inspect.signature(getattr(tmcc, node.name)).parameters)
-            want = [a.arg for a in node.args.args + node.args.kwonlyargs]
-            assert have == want, node.name
+            assert module_params(getattr(tmcc, node.name)) == stub_params(node), node.name
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(tmcc, node.name)
+            for m in node.body:
+                is_property = isinstance(m, ast.FunctionDef) and any(
+                    getattr(d, "id", None) in ("property", "staticmethod") for d in m.decorator_list)
+                if isinstance(m, ast.FunctionDef) and not m.name.startswith("__") \
+                        and not is_property:
+                    assert module_params(getattr(cls, m.name)) == stub_params(m), m.name
 
 
 def headings():
@@ -52,11 +67,6 @@ def headings():
             names = [p.strip().split("=")[0].lstrip("*") for p in params[1:-1].split(",")]
             out[name] = [n for n in names if n] if params else None
     return out
-
-
-def stub_params(node):
-    args = [a.arg for a in node.args.args + node.args.kwonlyargs if a.arg != "self"]
-    return args + ([node.args.kwarg.arg] if node.args.kwarg else [])
 
 
 def test_the_api_reference_in_docs_covers_the_stub_with_its_parameters():
