@@ -3,11 +3,21 @@
 //! cannot hide another's. The child reads its peak resident set (`VmHWM` of
 //! `/proc/self/status`) before building the model and after [`STEPS`] training steps
 //! ([`config`]: `emb_res` at the seed setting), and prints both as one line of JSON.
+//!
+//! A whole-run child ([`RUN_CHILD_FLAG`], [`run_child`]) does what the runner does —
+//! training, the final checkpoint (weights and Adam state read back), evaluation on
+//! [`RUN_EVAL_SAMPLES`] samples — so that its peak can be set against the estimate of
+//! `tmcc_model::memory` ([`estimate`]), which must agree within
+//! `tmcc_model::memory::MEASURED_FACTOR`.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use tmcc_kernels::cpu::Cpu;
 use tmcc_model::config::{Config, Variant};
+use tmcc_model::eval::evaluate;
+use tmcc_model::fast::FastModel;
+use tmcc_model::memory::{Estimate, Placement};
 
 use crate::setting::{seed_setting, trainer};
 
@@ -15,6 +25,48 @@ use crate::setting::{seed_setting, trainer};
 pub const CHILD_FLAG: &str = "--mem-child";
 /// Training steps of a child (the last one logs its loss).
 pub const STEPS: usize = 3;
+
+/// The hidden flag of a whole-run child: `--mem-run-child K`.
+pub const RUN_CHILD_FLAG: &str = "--mem-run-child";
+/// Evaluation samples of a whole-run child.
+pub const RUN_EVAL_SAMPLES: usize = 20_000;
+
+/// The config a whole-run child runs: [`config`] for [`STEPS`] steps, evaluated on
+/// [`RUN_EVAL_SAMPLES`] samples.
+pub fn run_config(k: usize) -> Config {
+    Config {
+        steps: STEPS as u64,
+        eval_samples: RUN_EVAL_SAMPLES,
+        ..config(k)
+    }
+}
+
+/// The estimate of [`run_config`]`(k)` on this machine's CPU, bytes.
+pub fn estimate(k: usize) -> f64 {
+    Estimate::of_run(&run_config(k), Placement::cpu_here())
+        .peak(false)
+        .1
+}
+
+/// The whole-run child: train, read back the checkpoint, evaluate (as the runner does);
+/// one JSON line on stdout.
+pub fn run_child(k: usize) -> Result<()> {
+    let cfg = run_config(k);
+    let baseline = vm_hwm_kib()?;
+    let mut t = trainer(&cfg)?;
+    for i in 0..STEPS {
+        t.step(i + 1 == STEPS)?;
+    }
+    let model = t.snapshot()?;
+    let moments = t.read_moments()?;
+    drop(t);
+    let mut fast = FastModel::new(Cpu, &model)?;
+    evaluate(&mut fast, &cfg, cfg.eval_samples, None)?;
+    drop((fast, moments));
+    let peak = vm_hwm_kib()?;
+    println!("{{\"k\": {k}, \"baseline_kib\": {baseline}, \"peak_kib\": {peak}}}");
+    Ok(())
+}
 
 /// The config a child trains: `k` instances of `emb_res` at the seed setting.
 pub fn config(k: usize) -> Config {
@@ -66,10 +118,17 @@ impl Mem {
 
 /// Runs the child for `k` instances (this executable with `--mem-child k`).
 pub fn measure(k: usize) -> Result<Mem> {
+    measure_with(CHILD_FLAG, k)
+}
+
+/// Runs the whole-run child for `k` instances (`--mem-run-child k`).
+pub fn measure_run(k: usize) -> Result<Mem> {
+    measure_with(RUN_CHILD_FLAG, k)
+}
+
+fn measure_with(flag: &str, k: usize) -> Result<Mem> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args([CHILD_FLAG, &k.to_string()])
-        .output()?;
+    let out = Command::new(exe).args([flag, &k.to_string()]).output()?;
     if !out.status.success() {
         bail!(
             "memory child for K = {k} failed: {}",

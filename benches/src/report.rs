@@ -16,6 +16,7 @@ use crate::memory::{self, Mem};
 use crate::setting::CRITERION_STEP_INSTANCES;
 use crate::stats::Stats;
 use crate::timing::{MatmulRate, SideBySide, MATMUL};
+use tmcc_model::memory::MEASURED_FACTOR;
 
 /// One model of the step comparison.
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ pub struct Results {
     pub rows: Vec<StepRow>,
     pub side: SideBySide,
     pub mems: Vec<Mem>,
+    /// Whole runs: measured peak and the memory estimate (bytes), per instance count.
+    pub runs: Vec<(Mem, f64)>,
 }
 
 fn ms(s: f64) -> String {
@@ -101,6 +104,7 @@ pub fn render(r: &Results) -> Result<String, Error> {
     steps(w, r)?;
     side_by_side(w, &r.side)?;
     peak_memory(w, &r.mems)?;
+    w.push_str(&estimate_table(&r.runs)?);
     how(w, r)?;
     Ok(out)
 }
@@ -313,6 +317,65 @@ fn peak_memory(w: &mut String, mems: &[Mem]) -> Result<(), Error> {
         }
     }
     writeln!(w)
+}
+
+/// The memory estimate (`tmcc_model::memory`, the check every run passes before it
+/// allocates) against the measured peak of whole runs, as a markdown section.
+pub fn estimate_table(runs: &[(Mem, f64)]) -> Result<String, Error> {
+    let mut out = String::new();
+    let w = &mut out;
+    let cfg = memory::run_config(1);
+    writeln!(
+        w,
+        "## Memory estimate against the measured peak (`{}`, seed setting, {} steps, checkpoint, evaluation on {} samples)",
+        cfg.variant.name(),
+        memory::STEPS,
+        cfg.eval_samples
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| K | estimate MiB | measured (peak − before model) MiB | measured / estimate |"
+    )?;
+    writeln!(w, "|---|---|---|---|")?;
+    for (m, est) in runs {
+        writeln!(
+            w,
+            "| {} | {} | {} | **{:.2}** |",
+            m.k,
+            mib(*est),
+            mib(m.used()),
+            m.used() / est
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "The estimate must agree within a factor {} either way.",
+        MEASURED_FACTOR
+    )?;
+    writeln!(w)?;
+    Ok(out)
+}
+
+/// `Err` naming the instance counts whose measured peak and estimate differ by more
+/// than `MEASURED_FACTOR`.
+pub fn check_estimates(runs: &[(Mem, f64)]) -> Result<(), String> {
+    let bad: Vec<String> = runs
+        .iter()
+        .filter(|(m, est)| {
+            let r = m.used() / est;
+            !(1.0 / MEASURED_FACTOR..=MEASURED_FACTOR).contains(&r)
+        })
+        .map(|(m, est)| format!("K = {}: measured {:.2}× the estimate", m.k, m.used() / est))
+        .collect();
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "memory estimate off by more than {MEASURED_FACTOR}×: {}",
+            bad.join("; ")
+        )),
+    }
 }
 
 fn how(w: &mut String, r: &Results) -> Result<(), Error> {

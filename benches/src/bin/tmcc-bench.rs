@@ -13,11 +13,12 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use tmcc_benches::machine::{load_average, Machine};
+use tmcc_benches::memory::{self, Mem};
 use tmcc_benches::report::{self, Results, StepRow};
 use tmcc_benches::setting::{seed_config, trainer};
 use tmcc_benches::stats::Stats;
 use tmcc_benches::timing::{self, SideBySide};
-use tmcc_benches::{memory, torch, workspace_root};
+use tmcc_benches::{torch, workspace_root};
 use tmcc_model::config::Variant;
 
 /// The models of the step comparison: (variant, batch size).
@@ -43,9 +44,16 @@ struct Args {
     /// Skip the PyTorch comparison.
     #[arg(long)]
     no_torch: bool,
+    /// Only set the memory estimate against the measured peak of whole runs (at the
+    /// `--mem-instances` counts); fails when they differ by more than the stated factor.
+    #[arg(long)]
+    estimate_only: bool,
     /// Internal: measure peak memory of `K` instances and print one JSON line.
     #[arg(long = &memory::CHILD_FLAG[2..], hide = true)]
     mem_child: Option<usize>,
+    /// Internal: measure peak memory of a whole run of `K` instances.
+    #[arg(long = &memory::RUN_CHILD_FLAG[2..], hide = true)]
+    mem_run_child: Option<usize>,
 }
 
 /// The command that reproduces this run, as the report states it (`--write` left out).
@@ -65,6 +73,14 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     if let Some(k) = args.mem_child {
         return memory::child(k);
+    }
+    if let Some(k) = args.mem_run_child {
+        return memory::run_child(k);
+    }
+    if args.estimate_only {
+        let runs = estimates(&args.mem_instances)?;
+        print!("{}", report::estimate_table(&runs)?);
+        return report::check_estimates(&runs).map_err(anyhow::Error::msg);
     }
     let machine = Machine::now();
     let threads = machine.rayon_threads;
@@ -130,6 +146,7 @@ fn run(args: Args) -> Result<()> {
         .map(|&k| memory::measure(k))
         .collect::<Result<Vec<_>>>()?;
 
+    let runs = estimates(&args.mem_instances)?;
     let load_after = load_average();
     progress("report");
     let report = report::render(&Results {
@@ -145,6 +162,7 @@ fn run(args: Args) -> Result<()> {
         rows,
         side,
         mems,
+        runs: runs.clone(),
     })?;
     print!("{report}");
     if args.write {
@@ -159,5 +177,12 @@ fn run(args: Args) -> Result<()> {
     if let Some(msg) = torch_missing {
         eprintln!("note: PyTorch comparison skipped; {msg}");
     }
-    Ok(())
+    report::check_estimates(&runs).map_err(anyhow::Error::msg)
+}
+
+/// The measured peak of a whole run per instance count, with its estimate (bytes).
+fn estimates(ks: &[usize]) -> Result<Vec<(Mem, f64)>> {
+    ks.iter()
+        .map(|&k| Ok((memory::measure_run(k)?, memory::estimate(k))))
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! `tmcc`: train, evaluate, sweep, plot and intervene on toy models of compressed
-//! computation. One file per subcommand; errors print as one line (`error: …`) and exit 2;
+//! computation. One file per subcommand; errors (a bad flag included) print as one line
+//! (`error: …`, each cause once) and exit 2;
 //! Ctrl-C during training saves a resumable checkpoint and exits 130.
 
 /// `println!` that ends the process quietly when stdout is a closed pipe (`tmcc … | head`).
@@ -62,7 +63,20 @@ fn main() {
         let msg = info.to_string().replace('\n', " ");
         eprintln!("error: internal error (a bug in tmcc, please report it): {msg}");
     }));
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+            || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        {
+            e.exit();
+        }
+        // clap's message, its first line only (the usage follows in `--help`)
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("bad arguments").trim();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        eprintln!("error: {first} (see --help)");
+        std::process::exit(2);
+    });
     let result = match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
@@ -77,9 +91,27 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", one_line(&e));
             std::process::exit(2);
         }
     }
+}
+
+/// An error and its causes on one line, `what: cause: cause`, each said once: a cause
+/// whose text the line already holds (a wrapper that prints its source, such as
+/// `PATH: SOURCE`) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
 }

@@ -91,8 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             eprintln!("[sweep {shard}] {msg}");
         }
     };
-    let device = args.device.select()?;
+    let (device, device_note) = args.device.select_noted()?;
+    plan.check_memory(&device)?;
     let mut sweep = ShardRun::create(&spec, &text, plan, &args.out, args.force)?;
+    sweep.device_note = device_note;
     let (n_runs, range) = (sweep.plan.runs.len(), sweep.plan.range.clone());
     log(&format!(
         "{n_runs} runs in the grid; this shard ({source}) has runs {}..{} in {} group(s); sweep hash {}",

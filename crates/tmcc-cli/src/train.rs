@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tmcc_lab::rundir::RunDir;
-use tmcc_lab::runner::{run as run_training, Observer, Outcome, Progress, RunOptions, RunState};
+use tmcc_lab::runner::{
+    check_memory, resumable, run as run_training, Observer, Outcome, Progress, RunOptions, RunState,
+};
 use tmcc_model::checkpoint::Checkpoint;
 use tmcc_model::config::Schedule;
 use tmcc_model::{Config, Model};
@@ -113,6 +115,7 @@ fn open_resume(path: &Path, args: &Args) -> anyhow::Result<Option<(RunDir, Check
         eprintln!("removed {removed} temporary file(s) left by an interrupted write");
     }
     let mut ck = dir.load_checkpoint()?;
+    resumable(&ck)?;
     if let Some(steps) = args.cfg.steps {
         anyhow::ensure!(
             steps >= ck.step,
@@ -144,14 +147,21 @@ fn open_resume(path: &Path, args: &Args) -> anyhow::Result<Option<(RunDir, Check
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let device = args.device.select()?;
+    // The config is checked before the device is probed, and the run's memory before
+    // anything is allocated or written.
+    let cfg = match &args.resume {
+        Some(_) => None,
+        None => Some(args.cfg.build()?),
+    };
+    let (device, device_note) = args.device.select_noted()?;
     let (dir, model, resume) = match &args.resume {
         Some(path) => match open_resume(path, &args)? {
             Some((dir, ck)) => (dir, ck.model.clone(), Some(ck)),
             None => return Ok(0),
         },
         None => {
-            let cfg = args.cfg.build()?;
+            let cfg = cfg.expect("built above");
+            check_memory(&device, &cfg)?;
             let model = Model::<f32>::new(&cfg)?;
             let dir = RunDir::create(args.out.as_ref().expect("clap requires --out"), args.force)?;
             dir.write_config(&cfg)?;
@@ -167,6 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         resume: resume.as_ref(),
         dir: Some(&dir),
         checkpoint_every: args.checkpoint_every,
+        device_note: device_note.as_deref(),
     };
     let done = match run_training(&device, model, &opts, &mut bar) {
         Ok(Outcome::Finished(done)) => done,

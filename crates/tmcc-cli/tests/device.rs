@@ -69,3 +69,43 @@ fn cpu_auto_and_cuda_behave_as_documented() {
         }
     }
 }
+
+/// Without a GPU, the fall-back note is shown only for an explicit `auto` or `-v`, and
+/// `metrics.json` keeps it in every case.
+#[test]
+fn the_fallback_note_is_shown_only_when_asked_for_and_always_recorded() {
+    if Device::select(DeviceChoice::Cuda).is_ok() {
+        eprintln!("a CUDA device is here: `auto` does not fall back; nothing to check");
+        return;
+    }
+    let tmp = Scratch::new("device-note");
+    let run = |name: &str, extra: &[&str], env_device: Option<&str>| {
+        let out = tmp.path(name);
+        let mut c = std::process::Command::new(BIN);
+        c.args(["train", "-q", "--out", s(&out)]).args(tiny());
+        c.args(["--set", "steps=10"]).args(extra);
+        c.env_remove("TMCC_DEVICE");
+        if let Some(d) = env_device {
+            c.env("TMCC_DEVICE", d);
+        }
+        let o = c.output().unwrap();
+        ok(&o);
+        let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let note = v["device_note"].as_str().unwrap_or_default().to_string();
+        (
+            stderr(&o).lines().any(|l| l.starts_with("note: no CUDA")),
+            note,
+        )
+    };
+    for (name, extra, env, shown) in [
+        ("default", &[][..], None, false),
+        ("flag", &["--device", "auto"][..], None, true),
+        ("env", &[][..], Some("auto"), true),
+        ("verbose", &["-v"][..], None, true),
+    ] {
+        let (printed, recorded) = run(name, extra, env);
+        assert_eq!(printed, shown, "{name}");
+        assert!(recorded.contains("using the CPU"), "{name}: {recorded:?}");
+    }
+}

@@ -25,6 +25,10 @@ impl Cuda {
     pub fn synchronize(&self) -> Result<()> {
         match self.0 {}
     }
+
+    pub fn free_memory(&self) -> Result<usize> {
+        match self.0 {}
+    }
 }
 
 /// Why CUDA cannot be used: this build has no CUDA support.

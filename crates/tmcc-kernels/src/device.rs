@@ -124,6 +124,15 @@ impl Device {
         }
     }
 
+    /// Free memory of a compute device that is not the host, in bytes; `None` on the CPU
+    /// (its memory is the host's) or when the device cannot say.
+    pub fn free_memory(&self) -> Option<u64> {
+        match self {
+            Self::Cpu => None,
+            Self::Cuda(c) => c.free_memory().ok().map(|b| b as u64),
+        }
+    }
+
     /// Runs `work` on this device's backend.
     pub fn run<W: OnBackend>(&self, work: W) -> W::Output {
         match self {

@@ -46,6 +46,9 @@ pub struct Metrics {
     /// it was kept).
     #[serde(default)]
     pub device: String,
+    /// Why `--device auto` chose the CPU (`null` when it did not fall back).
+    #[serde(default)]
+    pub device_note: Option<String>,
 }
 
 /// The progress file of an unfinished run (`progress.json`).

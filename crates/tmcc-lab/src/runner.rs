@@ -102,6 +102,24 @@ pub struct RunOptions<'a> {
     pub dir: Option<&'a RunDir>,
     /// With `dir`: save a resumable checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: u64,
+    /// Why the device was chosen when `--device auto` fell back to the CPU (kept in
+    /// `metrics.json`, whether or not it was shown).
+    pub device_note: Option<&'a str>,
+}
+
+/// Checks the memory estimate of training and evaluating `cfg` on `device`
+/// ([`tmcc_model::memory`]) against the memory available (host, and a GPU's free memory);
+/// the error names the field that drives the size and gives both numbers. Every run of
+/// [`run`] passes here before it allocates; callers that build the model first call it
+/// before they do.
+pub fn check_memory(device: &Device, cfg: &tmcc_model::Config) -> Result<(), Error> {
+    use tmcc_model::memory::{check, host_available, Placement};
+    let placement = match device {
+        Device::Cpu => Placement::cpu_here(),
+        Device::Cuda(_) => Placement::device(),
+    };
+    let free = device.free_memory().map(|b| b as f64);
+    Ok(check(cfg, placement, host_available(), free)?)
 }
 
 /// A trained and evaluated run.
@@ -145,6 +163,7 @@ pub fn run(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, Error> {
+    check_memory(device, &model.cfg)?;
     let start = Instant::now();
     let mut log = match (opts.dir, opts.resume) {
         (Some(dir), Some(ck)) => dir.earlier_log(ck.step),
@@ -203,6 +222,7 @@ pub fn run(
         eval,
         seconds: start.elapsed().as_secs_f64(),
         device: device.describe(),
+        device_note: opts.device_note.map(str::to_string),
     };
     if let Some(dir) = opts.dir {
         dir.write_metrics(&metrics)?;
@@ -244,6 +264,21 @@ impl<O: FnMut(&Progress, &dyn RunState) -> Result<bool, Error>> OnBackend for Tr
     }
 }
 
+/// The optimizer state and data-stream positions of `ck`, which a resume needs; an
+/// error naming what is missing.
+pub fn resumable(ck: &Checkpoint<f32>) -> Result<((&[f32], &[f32]), &[u128]), Error> {
+    let missing = |what| Error::MissingState { what };
+    let (m, v) = ck
+        .moments
+        .as_ref()
+        .ok_or_else(|| missing("optimizer state"))?;
+    let pos = ck
+        .stream_positions
+        .as_ref()
+        .ok_or_else(|| missing("data-stream positions"))?;
+    Ok(((m, v), pos))
+}
+
 fn train_on<Bk: Backend<f32>>(
     bk: Bk,
     model: Model<f32>,
@@ -252,16 +287,8 @@ fn train_on<Bk: Backend<f32>>(
 ) -> Result<Trained, Error> {
     let mut trainer = match resume {
         Some(ck) => {
-            let missing = |what| Error::MissingState { what };
-            let (m, v) = ck
-                .moments
-                .as_ref()
-                .ok_or_else(|| missing("optimizer state"))?;
-            let pos = ck
-                .stream_positions
-                .as_ref()
-                .ok_or_else(|| missing("data-stream positions"))?;
-            Trainer::resume(bk, model, (m, v), ck.step, pos)?
+            let (moments, pos) = resumable(ck)?;
+            Trainer::resume(bk, model, moments, ck.step, pos)?
         }
         None => Trainer::new(bk, model)?,
     };

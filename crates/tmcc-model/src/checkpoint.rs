@@ -22,9 +22,9 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::config::Config;
+use crate::config::{Config, Variant};
 use crate::io::{read, write_atomic};
-use crate::layout::Slot;
+use crate::layout::{Layout, Slot};
 use crate::model::{Float, Model};
 use crate::Error;
 
@@ -135,10 +135,13 @@ impl<T: Float> Checkpoint<T> {
         let step: u64 = get("step")?
             .parse()
             .map_err(|_| fail("metadata `step` is not a number".into()))?;
-        let mut model = Model::<T>::new(&cfg).map_err(|e| fail(e.to_string()))?;
         let k = cfg.instances;
         let (f, d) = (cfg.n_feat, cfg.d_in());
-        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<T>, Error> {
+        // Every tensor the config declares must be in the file with its shape before the
+        // model is built: the model's size is then what the file holds, whatever the
+        // config claims.
+        let layout = Layout::blocks(&cfg.widths(), d, cfg.bias1, cfg.tied, cfg.bias2);
+        let check_view = |name: &str, shape: &[usize]| -> Result<TensorView<'_>, Error> {
             let t = st
                 .tensor(name)
                 .map_err(|_| fail(format!("tensor `{name}` missing")))?;
@@ -149,11 +152,47 @@ impl<T: Float> Checkpoint<T> {
                     t.shape()
                 )));
             }
-            Ok(t.data()
+            Ok(t)
+        };
+        // The Adam moments are stored in the flat layout of the binary that wrote them: a
+        // layout that differs from this binary's cannot be read back.
+        if let Some(stored) = meta.get("layout") {
+            let ours = serde_json::to_value(&layout).expect("layout serializes");
+            if serde_json::from_str::<serde_json::Value>(stored).ok() != Some(ours) {
+                return Err(fail(
+                    "its parameter layout (metadata `layout`) differs from this tmcc's \
+                     (written by another version, or edited)"
+                        .into(),
+                ));
+            }
+        }
+        let mut declared: Vec<(String, Vec<usize>)> = layout
+            .slots
+            .iter()
+            .map(|slot| (slot.name(), [&[k][..], &slot.shape].concat()))
+            .collect();
+        if cfg.variant.has_embedding() {
+            declared.push(("W_E".into(), vec![k, d, f]));
+        }
+        if cfg.variant == Variant::Mix {
+            declared.push(("M".into(), vec![k, f, f]));
+        }
+        let has_moments = st.tensor("adam_m").is_ok() || st.tensor("adam_v").is_ok();
+        if has_moments {
+            declared.push(("adam_m".into(), vec![k, layout.len]));
+            declared.push(("adam_v".into(), vec![k, layout.len]));
+        }
+        for (name, shape) in &declared {
+            check_view(name, shape)?;
+        }
+        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<T>, Error> {
+            Ok(check_view(name, shape)?
+                .data()
                 .chunks_exact(4)
                 .map(|c| T::from_f64(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
                 .collect())
         };
+        let mut model = Model::<T>::new(&cfg).map_err(|e| fail(e.to_string()))?;
         let p_len = model.layout.len;
         for slot in model.layout.slots.clone() {
             let mut shape = vec![k];
@@ -170,12 +209,12 @@ impl<T: Float> Checkpoint<T> {
         if model.mixing.is_some() {
             model.mixing = Some(tensor("M", &[k, f, f])?);
         }
-        let moments = match (st.tensor("adam_m").is_ok(), st.tensor("adam_v").is_ok()) {
-            (true, true) => Some((
+        let moments = match has_moments {
+            true => Some((
                 tensor("adam_m", &[k, p_len])?,
                 tensor("adam_v", &[k, p_len])?,
             )),
-            _ => None,
+            false => None,
         };
         let stream_positions = meta
             .get("stream_positions")

@@ -662,6 +662,26 @@ impl Config {
                 format!("entries must be finite, got {s}"),
             ));
         }
+        // Sizes must be countable without overflow (the memory check then judges them).
+        let (f, h, d) = (
+            self.n_feat as u128,
+            self.n_hidden as u128,
+            self.d_in() as u128,
+        );
+        let per_instance = 2 * h * d + h + d + d * f + f * f;
+        let elements = per_instance.saturating_mul(self.instances as u128);
+        let field = match (per_instance < 1 << 56, h >= f, d > f) {
+            (true, _, _) => "instances",
+            (false, true, _) => "n_hidden",
+            (false, false, true) => "d_emb",
+            (false, false, false) => "n_feat",
+        };
+        check(elements < 1 << 56, field, || {
+            format!(
+                "the model's tensors must have < 2^56 elements in all, got {elements} \
+                 (instances·(2·n_hidden·D + D·n_feat + n_feat²))"
+            )
+        })?;
         Ok(())
     }
 }

@@ -23,6 +23,16 @@ use crate::Error;
 /// Largest `K·rows·width` the evaluation workspace may take per buffer.
 pub(crate) const EVAL_CELLS: usize = 1 << 23;
 
+/// Rows per evaluation batch of `k` instances of `cfg` for `samples` samples: at most
+/// `eval_batch`, and few enough that a buffer of `k·rows·max(F, H)` stays near
+/// `EVAL_CELLS` (at least 64 rows).
+pub fn eval_rows(cfg: &Config, samples: usize, k: usize) -> usize {
+    let width = cfg.n_feat.max(cfg.n_hidden);
+    cfg.eval_batch
+        .min(samples)
+        .min((EVAL_CELLS / (k * width).max(1)).max(64))
+}
+
 /// Evaluation of one instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceEval {
@@ -57,11 +67,7 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
         None => (0..k).map(|i| cfg.instance_p(i)).collect(),
     };
     let f = cfg.n_feat;
-    let width = f.max(cfg.n_hidden);
-    let rows = cfg
-        .eval_batch
-        .min(samples)
-        .min((EVAL_CELLS / (k * width)).max(64));
+    let rows = eval_rows(cfg, samples, k);
     let mut sampler = Sampler::<T>::new(
         (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
         ps.clone(),

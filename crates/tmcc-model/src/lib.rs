@@ -15,6 +15,7 @@ pub mod fast;
 pub mod init;
 pub mod io;
 pub mod layout;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod presets;

@@ -151,6 +151,7 @@ pub fn train(
         resume: None,
         dir: dir.as_ref(),
         checkpoint_every,
+        device_note: None,
     };
     let (outcome, signal) = {
         let (device, watch) = (&device, &mut watch);

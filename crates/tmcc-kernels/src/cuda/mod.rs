@@ -200,6 +200,15 @@ impl Cuda {
         )
     }
 
+    /// Free memory on the device, in bytes (`cuMemGetInfo`).
+    pub fn free_memory(&self) -> Result<usize> {
+        self.dev
+            .ctx
+            .mem_get_info()
+            .map(|(free, _total)| free)
+            .map_err(device_err("memory info"))
+    }
+
     /// Waits for all queued work; reports an asynchronous kernel fault, if any.
     pub fn synchronize(&self) -> Result<()> {
         self.dev

@@ -18,8 +18,8 @@ use super::results::{row, GroupRecord, Place, Results, SweepDir};
 use super::spec::SweepSpec;
 use super::SweepShard;
 use crate::runner::{
-    fmt_secs, run, Device, Every, Observer, Outcome, Pace, Progress, RunOptions, RunState,
-    PROGRESS_PERIOD,
+    check_memory, fmt_secs, run, Device, Every, Observer, Outcome, Pace, Progress, RunOptions,
+    RunState, PROGRESS_PERIOD,
 };
 use crate::{Error, WithContext};
 
@@ -55,6 +55,48 @@ impl ShardPlan {
     }
 }
 
+impl ShardPlan {
+    /// Checks the memory of every group on `device` ([`check_memory`]) before anything is
+    /// trained or written. A group that does not fit is named with its instance count,
+    /// and when fewer instances side by side would fit, with the `--max-instances` that does.
+    pub fn check_memory(&self, device: &Device) -> Result<(), Error> {
+        for g in &self.groups {
+            let Err(e) = check_memory(device, &g.cfg) else {
+                continue;
+            };
+            let first_k = |k: usize| Config {
+                instances: k,
+                seed_per_instance: g.cfg.seed_per_instance[..k].to_vec(),
+                p_per_instance: g.cfg.p_per_instance[..k].to_vec(),
+                sigma_per_instance: g.cfg.sigma_per_instance[..k].to_vec(),
+                ..g.cfg.clone()
+            };
+            let fits = |k: usize| check_memory(device, &first_k(k)).is_ok();
+            // the largest k that fits, by bisection (the estimate grows with k)
+            let (mut lo, mut hi) = (0, g.cfg.instances);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if fits(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let hint = match lo {
+                0 => String::new(),
+                k => format!("; --max-instances {k} fits"),
+            };
+            return Err(Error::Other(format!(
+                "group of runs {}..={} ({} instance(s) side by side): {e}{hint}",
+                g.runs[0],
+                g.runs[g.runs.len() - 1],
+                g.cfg.instances
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// How a shard ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ShardEnd {
@@ -69,6 +111,8 @@ pub struct ShardRun {
     pub plan: ShardPlan,
     pub dir: SweepDir,
     pub results: Results,
+    /// Why `--device auto` chose the CPU, kept in each group's `metrics.json`.
+    pub device_note: Option<String>,
 }
 
 impl ShardRun {
@@ -84,7 +128,12 @@ impl ShardRun {
         let dir = SweepDir::create(out, force, Some(text.as_bytes()))?;
         let results = Results::new(spec, plan.shard);
         dir.write_results(&results)?;
-        Ok(Self { plan, dir, results })
+        Ok(Self {
+            plan,
+            dir,
+            results,
+            device_note: None,
+        })
     }
 
     /// Trains, evaluates and records every group on `device`, writing progress lines
@@ -123,7 +172,11 @@ impl ShardRun {
                 evaluating: false,
             };
             let model = Model::<f32>::new(cfg)?;
-            let outcome = run(device, model, &RunOptions::default(), &mut watch);
+            let opts = RunOptions {
+                device_note: self.device_note.as_deref(),
+                ..RunOptions::default()
+            };
+            let outcome = run(device, model, &opts, &mut watch);
             let what = if watch.evaluating {
                 "evaluating the group of runs"
             } else {

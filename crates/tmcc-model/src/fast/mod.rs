@@ -84,7 +84,7 @@ use tmcc_kernels::Backend;
 
 use plan::InstanceState;
 pub use plan::Plan;
-pub use workspace::{Workspace, WorkspacePool};
+pub use workspace::{Workspace, WorkspacePool, WorkspaceShape};
 
 use crate::batch::HostBatch;
 use crate::model::{Float, Model};

@@ -245,6 +245,61 @@ impl<B> HiddenTables<B> {
     }
 }
 
+/// What sets the sizes of a [`Workspace`]: the plan's dimensions and flags. The memory
+/// estimate ([`crate::memory`]) counts workspaces with it before any exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkspaceShape {
+    /// Features `F`, hidden `H`, parameters per instance `P`.
+    pub f: usize,
+    pub h: usize,
+    pub p_len: usize,
+    pub embedded: bool,
+    pub out_relu: bool,
+    pub hidden_space: bool,
+    pub keep_grads: bool,
+}
+
+impl WorkspaceShape {
+    /// The shape a trainer's plan gives `cfg` (gradients live in the workspaces) with
+    /// `p_len` parameters per instance.
+    pub fn of(cfg: &crate::Config, p_len: usize) -> Self {
+        use crate::config::{LossName, OutAct};
+        Self {
+            f: cfg.n_feat,
+            h: cfg.n_hidden,
+            p_len,
+            embedded: cfg.variant.has_embedding(),
+            out_relu: cfg.out_act == OutAct::Relu,
+            hidden_space: cfg.loss == LossName::L2 && cfg.out_act == OutAct::Identity,
+            keep_grads: false,
+        }
+    }
+
+    /// Elements (4 bytes each: values and indices) of a workspace of `n` instances and
+    /// `rows` rows holding a batch of `nnz` non-zeros, as [`Workspace::new`] and
+    /// [`Workspace::load`] allocate them.
+    pub fn elements(&self, rows: usize, n: usize, training: bool, nnz: usize) -> usize {
+        let (f, h, nr) = (self.f, self.h, n * rows);
+        let emb = |len: usize| if self.embedded { len } else { 0 };
+        let hidden_space = training && self.hidden_space;
+        // x, y and −y (hidden space): offsets, and a column and a value per non-zero
+        let csr = 3 * (nr + 1) + 2 * nnz * if hidden_space { 3 } else { 2 };
+        let activations = nr * (2 * h + 2 * f + 1) + if self.out_relu { nr * f } else { 0 };
+        let grads = if training && !self.keep_grads {
+            n * self.p_len
+        } else {
+            0
+        };
+        let products = 2 * n * (f * h + emb(f * h + f));
+        let tables = if hidden_space {
+            n * (4 * f * h + 2 * h * h + 2 * h + 2 * f) + nr.max(1)
+        } else {
+            0
+        };
+        csr + activations + grads + products + tables
+    }
+}
+
 /// Workspaces for the states of a training step: taken by a state's task, returned after;
 /// a new one is made if all are in use (only when rayon nests tasks).
 pub struct WorkspacePool<T: Float, Bk: Backend<T>> {
@@ -284,5 +339,114 @@ impl<T: Float, Bk: Backend<T>> WorkspacePool<T, Bk> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Sampler;
+    use crate::init::{rng, Stream};
+    use crate::{Config, Model};
+    use tmcc_kernels::cpu::Cpu;
+
+    fn allocated(ws: &Workspace<f32, Cpu>) -> usize {
+        let csr = |c: &Csr<Vec<u32>, Vec<f32>>| c.row_ptr.len() + c.col.len() + c.val.len();
+        let tables = ws.hs.as_ref().map_or(0, |t| {
+            [
+                &t.c_hat,
+                &t.c_t_c_hat,
+                &t.r_c_hat,
+                &t.h_t_h,
+                &t.d_c_inner,
+                &t.x_t_h,
+            ]
+            .iter()
+            .chain([&t.h_sum, &t.x_sum, &t.d_c_vec_inner, &t.c_hat_t_c, &t.ones].iter())
+            .map(|b| b.len())
+            .sum()
+        });
+        csr(&ws.x)
+            + csr(&ws.y)
+            + csr(&ws.neg_y)
+            + [
+                &ws.h,
+                &ws.z,
+                &ws.out_relu,
+                &ws.dout,
+                &ws.dh,
+                &ws.row_loss,
+                &ws.grads,
+            ]
+            .iter()
+            .map(|b| b.len())
+            .sum::<usize>()
+            + [
+                &ws.w.a_t,
+                &ws.w.c_mat,
+                &ws.w.c_vec,
+                &ws.g.d_a_t,
+                &ws.g.d_c_mat,
+                &ws.g.d_c_vec,
+            ]
+            .iter()
+            .map(|b| b.len())
+            .sum::<usize>()
+            + tables
+    }
+
+    /// The declared sizes are what a workspace allocates, for every variant, with and
+    /// without training, after a batch is loaded.
+    #[test]
+    fn declared_sizes_match_the_buffers() {
+        for (variant, relu) in [
+            ("emb_res", false),
+            ("mlp", true),
+            ("mix", false),
+            ("emb_mlp", true),
+        ] {
+            let mut cfg = Config {
+                n_feat: 9,
+                n_hidden: 4,
+                d_emb: 12,
+                p: 0.3,
+                instances: 3,
+                bias2: true,
+                ..Config::default()
+            };
+            cfg.set_str("variant", variant).unwrap();
+            if relu {
+                cfg.set_str("out_act", "relu").unwrap();
+            }
+            let model = Model::<f32>::new(&cfg).unwrap();
+            let fast = super::super::FastModel::new_in_states(Cpu, &model, 3, false).unwrap();
+            let shape = WorkspaceShape::of(&cfg, model.layout.len);
+            assert_eq!(shape.hidden_space, fast.plan.hidden_space_gradient());
+            assert_eq!(shape.embedded, fast.plan.embedded);
+            let rows = 7;
+            let mut sampler = Sampler::<f32>::new(
+                (0..3).map(|k| rng(k, Stream::Data)).collect(),
+                vec![cfg.p; 3],
+            );
+            let mut batch = HostBatch::default();
+            sampler.sample(rows, cfg.n_feat, &mut batch);
+            for training in [false, true] {
+                let mut ws = Workspace::new(&fast.plan, rows, 0, 3, training).unwrap();
+                assert_eq!(
+                    allocated(&ws),
+                    shape.elements(rows, 3, training, 0),
+                    "{variant}"
+                );
+                ws.load(&fast.plan, &batch, training && shape.hidden_space)
+                    .unwrap();
+                let nnz = batch.col.len();
+                assert!(nnz > 0);
+                assert_eq!(
+                    allocated(&ws),
+                    shape.elements(rows, 3, training, nnz),
+                    "{variant}"
+                );
+            }
+        }
     }
 }
