@@ -93,6 +93,10 @@ pub enum Init {
     KaimingUniform,
     /// `N(0, init_std²)`.
     Normal,
+    /// The seed notebook's convention: PyTorch's `xavier_normal_` on its `[1, rows, cols]`
+    /// tensor (one instance), whose fans are `rows·cols` and `cols`, so
+    /// `std = √(2/(rows·cols + cols))`: 0.0063 for W1 and W2 of the TMCC (2-D: 0.044).
+    XavierNormalSeed3d,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
