@@ -189,8 +189,8 @@ pub fn run(ctx: &Ctx, emb_mlp: &RunOutput) -> Result<ClaimResult, Error> {
          **What could give the seed's {SEED_AFTER}?** Each definition below is run on the same \
          models (L/p, with loss/naive mean ± SE over seeds in brackets; \"before\" is the source \
          model as trained unless stated).\n\n{}\n\
-         Closest to the seed's pair ({SEED_BEFORE} → {SEED_AFTER}), by the sum of the two \
-         distances in L/p: {}.\n",
+         Closest to the seed's {SEED_AFTER} after the transplant: {}. (The seed's \
+         {SEED_BEFORE} before is that of an r = 0 model, like claim 1's `emb_mlp`.)\n",
         source.instances(),
         source.cfg.steps,
         source.cfg.naive_loss(source.cfg.p) / source.cfg.p,
