@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use tmcc_lab::runner::{Device, DeviceChoice};
-use tmcc_reproduce::{run as reproduce, Options};
+use tmcc_reproduce::{run as reproduce, Options, Section};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,6 +31,10 @@ pub struct Args {
     /// the run (`cargo xtask reproduce` passes its own).
     #[arg(long, hide = true, default_value = "tmcc reproduce")]
     command: String,
+    /// Run only one part: `seed-claims` (claims 1–4) or `follow-up` (P1–P5); the report
+    /// then holds only that part (for measuring one part; not a complete report).
+    #[arg(long, hide = true, value_parser = ["seed-claims", "follow-up"])]
+    only: Option<String>,
 }
 
 /// `git describe --always --dirty` of the current directory, or `unknown` without git.
@@ -57,10 +61,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             "docs/reproduce"
         })
     });
+    let only = args.only.as_deref().map(|s| match s {
+        "seed-claims" => Section::SeedClaims,
+        _ => Section::FollowUp,
+    });
     let command = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         args.command,
         if args.quick { " --quick" } else { "" },
+        args.only
+            .as_deref()
+            .map_or(String::new(), |s| format!(" --only {s}")),
         if args.device == DeviceChoice::Cpu {
             String::new()
         } else {
@@ -69,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     );
     let outcome = reproduce(&Options {
         quick: args.quick,
+        only,
         device,
         revision: revision(),
         out_dir: out_dir.clone(),

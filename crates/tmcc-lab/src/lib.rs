@@ -10,6 +10,8 @@
 pub mod baselines;
 pub mod eigen;
 pub mod figures;
+pub mod folded;
+pub mod ideal;
 pub mod response;
 pub mod rundir;
 pub mod runner;

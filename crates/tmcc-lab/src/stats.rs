@@ -4,6 +4,11 @@
 //! `s`, standard error `s/√n`, and `t = (mean − μ0)/SE` with `n − 1` degrees of freedom.
 //! The t distribution's CDF is `1 − ½·I_{ν/(ν+t²)}(ν/2, ½)` for `t ≥ 0`, with the
 //! regularized incomplete beta `I` evaluated by its continued fraction (modified Lentz).
+//!
+//! Effect sizes: the two-sided confidence interval of the mean at level `1 − α` is
+//! `mean ± t_{1−α/2, n−1}·SE` ([`mean_interval`]; the quantile by bisection of the CDF).
+//! [`Interval::against_margin`] reads an interval against a practical margin declared
+//! beforehand: entirely above it, entirely below it, or straddling it (inconclusive).
 
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +156,86 @@ fn beta_cf(x: f64, a: f64, b: f64) -> f64 {
     h
 }
 
+/// `t` with `P(T ≤ t) = prob` for Student's t with `df` degrees of freedom (bisection of
+/// [`student_t_cdf`] to 1e-12; `prob` in (0, 1)).
+pub fn student_t_quantile(prob: f64, df: f64) -> f64 {
+    assert!(prob > 0.0 && prob < 1.0, "quantile of {prob}");
+    let (mut lo, mut hi) = (-1.0, 1.0);
+    while student_t_cdf(lo, df) > prob {
+        lo *= 2.0;
+    }
+    while student_t_cdf(hi, df) < prob {
+        hi *= 2.0;
+    }
+    while hi - lo > 1e-12 * hi.abs().max(1.0) {
+        let mid = 0.5 * (lo + hi);
+        if student_t_cdf(mid, df) < prob {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// A two-sided confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+    /// Coverage, e.g. 0.95.
+    pub level: f64,
+}
+
+/// Where an interval lies relative to a practical margin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarginReading {
+    /// `lo > margin`: the effect is at least the margin.
+    Above,
+    /// `hi < margin`: the effect is smaller than the margin.
+    Below,
+    /// The interval contains the margin.
+    Inconclusive,
+}
+
+impl Interval {
+    /// The interval of `a + b·x` for `x` in this one (`b < 0` swaps the ends).
+    pub fn affine(self, a: f64, b: f64) -> Self {
+        let (x, y) = (a + b * self.lo, a + b * self.hi);
+        Self {
+            lo: x.min(y),
+            hi: x.max(y),
+            level: self.level,
+        }
+    }
+
+    pub fn against_margin(self, margin: f64) -> MarginReading {
+        if self.lo > margin {
+            MarginReading::Above
+        } else if self.hi < margin {
+            MarginReading::Below
+        } else {
+            MarginReading::Inconclusive
+        }
+    }
+}
+
+/// The `level` confidence interval of the mean of `s` (Student t with `n − 1` degrees of
+/// freedom; a single value gives the point itself).
+pub fn mean_interval(s: &Summary, level: f64) -> Interval {
+    let half = if s.n > 1 {
+        student_t_quantile(0.5 + level / 2.0, s.n as f64 - 1.0) * s.se
+    } else {
+        0.0
+    };
+    Interval {
+        lo: s.mean - half,
+        hi: s.mean + half,
+        level,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +256,27 @@ mod tests {
         assert!((s.mean - 0.9).abs() < 1e-12);
         assert!((s.sd - 0.0158113883).abs() < 1e-9);
         assert!(s.p_below < 1e-4 && s.p_above > 0.999);
+    }
+
+    #[test]
+    fn quantile_inverts_the_cdf_and_matches_tables() {
+        assert!((student_t_quantile(0.975, 4.0) - 2.776445).abs() < 1e-5);
+        assert!((student_t_quantile(0.025, 10.0) + 2.228139).abs() < 1e-5);
+        assert!((student_t_quantile(0.995, 2.0) - 9.924843).abs() < 1e-5);
+    }
+
+    #[test]
+    fn interval_of_a_sample_and_its_reading_against_a_margin() {
+        // mean 0.9, SE 0.0158114/√5 = 0.00707107; t(0.975, 4) = 2.776445.
+        let s = summarize(&[0.9, 0.92, 0.88, 0.91, 0.89], 1.0);
+        let ci = mean_interval(&s, 0.95);
+        let half = 2.776445 * 0.0070710678;
+        assert!((ci.lo - (0.9 - half)).abs() < 1e-6 && (ci.hi - (0.9 + half)).abs() < 1e-6);
+        // The gain 1 − x in percent: 10 % ± 1.96 %.
+        let gain = ci.affine(100.0, -100.0);
+        assert!((gain.lo - (10.0 - 100.0 * half)).abs() < 1e-4);
+        assert_eq!(gain.against_margin(1.0), MarginReading::Above);
+        assert_eq!(gain.against_margin(10.0), MarginReading::Inconclusive);
+        assert_eq!(gain.against_margin(20.0), MarginReading::Below);
     }
 }

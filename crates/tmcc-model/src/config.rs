@@ -133,6 +133,10 @@ pub enum Init {
     /// `U(±init_bound)` for `W1`, `U(±init_bound_out)` for `W2` (absent: `init_bound`): an
     /// explicit bound, so that a paper's fan convention can be written down as a number.
     Uniform,
+    /// The seed notebook's convention: PyTorch's `xavier_normal_` on its `[1, rows, cols]`
+    /// tensor (one instance), whose fans are `rows·cols` and `cols`, so
+    /// `std = √(2/(rows·cols + cols))`: 0.0063 for W1 and W2 of the TMCC (2-D: 0.044).
+    XavierNormalSeed3d,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

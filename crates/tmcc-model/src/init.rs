@@ -172,6 +172,11 @@ pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T
                 dst.iter_mut()
                     .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
             }
+            Init::XavierNormalSeed3d => {
+                let std = (2.0 / (fan_in * fan_out + fan_in)).sqrt();
+                dst.iter_mut()
+                    .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
+            }
             Init::Normal => dst
                 .iter_mut()
                 .for_each(|w| *w = T::from_f64(cfg.init_std * normal(&mut r))),
@@ -212,6 +217,23 @@ mod tests {
             assert!((g[i * f + i] - 1.0).abs() < 1e-12);
         }
         assert!((0..f * f).any(|i| i % (f + 1) != 0 && g[i].abs() > 1e-3));
+    }
+
+    /// The seed's 3-D convention gives W1 (50×1000) and W2 (1000×50) of the TMCC the std
+    /// `√(2/(50·1000 + cols))`: 0.006262 and 0.006321.
+    #[test]
+    fn seed_3d_xavier_has_the_seeds_std() {
+        let cfg = Config {
+            init: Init::XavierNormalSeed3d,
+            ..Config::default()
+        };
+        let layout = Layout::new(50, 1000, false, false, false);
+        let w: Vec<f64> = init_params(&cfg, &layout, 0);
+        for (slot, want) in layout.slots.iter().zip([0.0062622, 0.0063214]) {
+            let v = &w[slot.offset..slot.offset + slot.len];
+            let sd = (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+            assert!((sd / want - 1.0).abs() < 0.01, "sd {sd} vs {want}");
+        }
     }
 
     #[test]

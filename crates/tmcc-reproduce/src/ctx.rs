@@ -37,6 +37,15 @@ pub struct Plan {
     pub sigmas: Vec<f64>,
     /// How many times during L1 training the response is classified.
     pub l1_snapshots: u64,
+    /// Samples of the host-side passes over the evaluation stream (dead neurons, the
+    /// skip-connection candidates of claim 2).
+    pub host_eval_samples: usize,
+    /// The claim-3 grid: training steps and seeds per grid point.
+    pub grid_steps: u64,
+    pub grid_seeds: usize,
+    /// The seed's evaluation protocol: batches of `seed_eval_batch` fresh samples.
+    pub seed_eval_batches: usize,
+    pub seed_eval_batch: usize,
     /// Follow-up paper (claims P1–P5, `follow_up/`): training steps of the models
     /// trained at each p (P1).
     pub paper_p_steps: u64,
@@ -79,6 +88,11 @@ impl Plan {
                 d_embs: vec![100, 1000, 4000],
                 sigmas: vec![0.0, 0.03, 0.08],
                 l1_snapshots: 4,
+                host_eval_samples: 20_000,
+                grid_steps: 500,
+                grid_seeds: 1,
+                seed_eval_batches: 10,
+                seed_eval_batch: 10_000,
                 paper_p_steps: 200,
                 paper_ps: vec![0.001, 0.01, 0.1, 0.3],
                 paper_steps: 400,
@@ -106,6 +120,11 @@ impl Plan {
                 d_embs: vec![100, 300, 1000, 3000, 10_000],
                 sigmas: vec![0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
                 l1_snapshots: 10,
+                host_eval_samples: 200_000,
+                grid_steps: 3_000,
+                grid_seeds: 2,
+                seed_eval_batches: 100,
+                seed_eval_batch: 10_000,
                 paper_p_steps: 2_000,
                 paper_ps: (0..13)
                     .map(|i| 10f64.powf(-3.0 + 0.25 * i as f64))

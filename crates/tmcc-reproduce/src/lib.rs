@@ -23,9 +23,20 @@ pub use ctx::{ClaimResult, Ctx, Plan};
 use tmcc_lab::runner::Device;
 pub use tmcc_lab::Error;
 
+/// A part of the reproduction that can be run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// The seed notebook's claims 1–4.
+    SeedClaims,
+    /// The follow-up paper's P1–P5.
+    FollowUp,
+}
+
 /// What the command was asked to do.
 pub struct Options {
     pub quick: bool,
+    /// Run only this part (the report then holds only its claims); `None`: everything.
+    pub only: Option<Section>,
     /// Where the runs train and evaluate.
     pub device: Device,
     pub out_dir: PathBuf,
@@ -50,8 +61,13 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     );
     std::fs::create_dir_all(&ctx.fig_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
-    let mut claims = seed_claims::run(&mut ctx)?;
-    claims.extend(follow_up::run(&mut ctx)?);
+    let mut claims = Vec::new();
+    if opts.only != Some(Section::FollowUp) {
+        claims.extend(seed_claims::run(&mut ctx)?);
+    }
+    if opts.only != Some(Section::SeedClaims) {
+        claims.extend(follow_up::run(&mut ctx)?);
+    }
     let seconds = ctx.elapsed();
     report::write(&ctx, opts, &claims, seconds)?;
     Ok(Outcome { claims, seconds })

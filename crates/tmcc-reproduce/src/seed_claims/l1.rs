@@ -6,14 +6,23 @@
 //! `tmcc_model::eval`, threshold 0.2 on relative RMS errors) is followed during training.
 //! Holds for a setting if every seed ends with exactly `n_hidden` computed features and no
 //! partial ones.
+//!
+//! Is it the optimum or the optimiser? Beside the trained models: the naive solution built
+//! explicitly ([`naive_solution`]: `n_hidden` features computed exactly, the rest zero),
+//! its L1 loss/naive and classification; the neurons' activity on the evaluation stream
+//! ([`neuron_activity`]: dead, silent, alive) along training; and the grid of
+//! `l1_grid.rs` (learning rate, initial scale, batch size, steps).
 
 use serde_json::json;
 use tmcc_lab::figures::{panels, response_panel, weight_panel};
+use tmcc_lab::folded::{neuron_activity, NeuronCounts, SILENT_OUTPUT};
+use tmcc_lab::ideal::naive_solution;
 use tmcc_lab::response::{response, Counts};
+use tmcc_lab::runner::eval_model;
 use tmcc_model::config::LossName;
 use tmcc_model::eval::RESPONSE_TOLERANCE;
 use tmcc_model::{Config, Variant};
-use tmcc_plot::{line_chart, LineChart, Series, SeriesStyle};
+use tmcc_plot::{bar_chart, line_chart, BarChart, LineChart, Series, SeriesStyle};
 
 use super::variants::VariantRuns;
 use crate::ctx::{reference_line, ClaimResult, Ctx};
@@ -49,6 +58,9 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
     let mut resp_panels = Vec::new();
     let mut weight_panels = Vec::new();
     let mut count_series = Vec::new();
+    let mut neuron_series = Vec::new();
+    let mut grid_bars = Vec::new();
+    let mut grid_panels = Vec::new();
     for s in &SETTINGS {
         let t0 = ctx.elapsed();
         let every = (plan.l1_steps / plan.l1_snapshots).max(1);
@@ -59,14 +71,25 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             ..plan.base(s.variant)
         };
         let mut during: Vec<(u64, Vec<Counts>)> = Vec::new();
+        let mut neurons_during: Vec<Vec<NeuronCounts>> = Vec::new();
         let device = &ctx.device;
+        let host = plan.host_eval_samples;
         let l1 = ctx.train_observed(&format!("{} L1", s.variant.name()), &cfg, None, |p, t| {
             if p.step.is_multiple_of(every) || p.step == p.steps {
-                let r = response(device, &t.snapshot()?, RESPONSE_POINTS)?;
+                let snap = t.snapshot()?;
+                let r = response(device, &snap, RESPONSE_POINTS)?;
                 during.push((p.step, r.iter().map(|f| Counts::of(f)).collect()));
+                neurons_during.push(neuron_activity(&snap, host)?);
             }
             Ok(())
         })?;
+        let ideal = naive_solution(&cfg)?;
+        let ideal_eval = eval_model(&ctx.device, &ideal, cfg.eval_samples, None)?;
+        let ideal_counts: Vec<Counts> = response(&ctx.device, &ideal, RESPONSE_POINTS)?
+            .iter()
+            .map(|f| Counts::of(f))
+            .collect();
+        let l1_neurons = neurons_during.last().cloned().unwrap_or_default();
         let l1_resp = response(&ctx.device, &l1.model, RESPONSE_POINTS)?;
         let l2_run = l2.get(s.variant);
         let l2_resp = response(&ctx.device, &l2_run.model, RESPONSE_POINTS)?;
@@ -77,10 +100,16 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
         let rows: Vec<Vec<String>> = (0..cfg.instances)
             .map(|k| {
                 let (a, b) = (l1_counts[k], l2_counts[k]);
+                let n = l1_neurons.get(k).copied().unwrap_or_default();
                 vec![
                     format!("{}", cfg.instance_seed(k)),
                     format!("{} / {} / {}", a.computed, a.zero, a.partial),
                     format!("{:.4}", l1.eval[k].ratio),
+                    format!("{} / {} / {}", n.alive, n.silent, n.dead),
+                    format!(
+                        "{:.4} ± {:.4} ({} computed)",
+                        ideal_eval[k].ratio, ideal_eval[k].ratio_se, ideal_counts[k].computed
+                    ),
                     format!("{} / {} / {}", b.computed, b.zero, b.partial),
                     format!("{:.4}", l2_run.eval[k].ratio),
                 ]
@@ -88,9 +117,13 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             .collect();
         let during_rows: Vec<Vec<String>> = during
             .iter()
-            .map(|(step, c)| {
+            .zip(&neurons_during)
+            .map(|((step, c), n)| {
                 let mean = |f: fn(&Counts) -> usize| {
                     c.iter().map(f).sum::<usize>() as f64 / c.len() as f64
+                };
+                let neurons = |f: fn(&NeuronCounts) -> usize| {
+                    n.iter().map(f).sum::<usize>() as f64 / n.len() as f64
                 };
                 vec![
                     format!("{step}"),
@@ -101,9 +134,50 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
                         .map(|c| c.computed.to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
+                    format!(
+                        "{:.1} / {:.1} / {:.1}",
+                        neurons(|n| n.alive),
+                        neurons(|n| n.silent),
+                        neurons(|n| n.dead)
+                    ),
                 ]
             })
             .collect();
+        let neuron_mean = |f: fn(&NeuronCounts) -> usize| -> Vec<f64> {
+            neurons_during
+                .iter()
+                .map(|n| n.iter().map(f).sum::<usize>() as f64 / n.len() as f64)
+                .collect()
+        };
+        let steps_x: Vec<f64> = during.iter().map(|(s, _)| *s as f64).collect();
+        for (what, f, style) in [
+            (
+                "alive",
+                (|n: &NeuronCounts| n.alive) as fn(&NeuronCounts) -> usize,
+                SeriesStyle::LinePoints,
+            ),
+            ("silent", |n: &NeuronCounts| n.silent, SeriesStyle::Dashed),
+            ("dead", |n: &NeuronCounts| n.dead, SeriesStyle::Points),
+        ] {
+            neuron_series.push(Series {
+                label: format!("{what}, {}", s.variant.name()),
+                x: steps_x.clone(),
+                y: neuron_mean(f),
+                err: None,
+                style,
+            });
+        }
+        let main_along: Vec<(u64, f64)> = during
+            .iter()
+            .map(|(step, c)| {
+                (
+                    *step,
+                    c.iter().map(|c| c.computed).sum::<usize>() as f64 / c.len() as f64,
+                )
+            })
+            .collect();
+        let grid =
+            super::l1_grid::run(ctx, s.variant, &cfg, (&l1_counts, &l1_neurons, main_along))?;
         let steps: Vec<f64> = during.iter().map(|(s, _)| *s as f64).collect();
         let mean_of = |f: fn(&Counts) -> usize| -> Vec<f64> {
             during
@@ -164,15 +238,25 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
              response to x = v·e_i on {RESPONSE_POINTS} points of [−1, 1]: with ρ = RMS ReLU(v), \
              *computed* if RMS(out_i − r·v − ReLU(v))/ρ ≤ {RESPONSE_TOLERANCE}, *zero* if \
              RMS(out_i − r·v)/ρ ≤ {RESPONSE_TOLERANCE}, else *partial*.\n\n\
+             Neurons on {host} samples of the evaluation stream, from the MLP folded into feature \
+             space (W1' = W1·W_E, W2' = W_Eᵀ·W2): *dead* if never active, *silent* if active but its \
+             largest output ReLU(W1'x)_j·‖W2'_(:,j)‖ stays below {SILENT_OUTPUT}, else *alive*. \
+             *Naive solution*: the weights that compute the first {h} features exactly and output 0 \
+             for the others (W1 = [I | 0]·(W_EᵀW_E)⁻¹W_Eᵀ, W2 = W_E(W_EᵀW_E)⁻¹[I ; 0]), built, \
+             not trained, on each seed's embedding and evaluated like the trained models.\n\n\
              Final classification (computed / zero / partial):\n\n{}\n\
-             During L1 training (mean over seeds; last column: computed per seed):\n\n{}\n",
+             During L1 training (mean over seeds; computed per seed; neurons alive / silent / dead, \
+             mean over seeds):\n\n{}\n{}",
             s.name,
             s.variant.name(),
             plan.l1_steps,
             plan.seeds,
-            table(&["seed", "L1: computed / zero / partial", "L1 loss/naive", "L2: computed / zero / partial", "L2 loss/naive"], &rows),
-            table(&["step", "computed", "zero", "partial", "computed per seed"], &during_rows),
+            table(&["seed", "L1: computed / zero / partial", "L1 loss/naive", "L1 neurons: alive / silent / dead", "naive solution: L1 loss/naive", "L2: computed / zero / partial", "L2 loss/naive"], &rows),
+            table(&["step", "computed", "zero", "partial", "computed per seed", "neurons alive / silent / dead"], &during_rows),
+            grid.markdown,
         );
+        grid_bars.extend(grid.bars);
+        grid_panels.push(grid.panel);
         results.push(ClaimResult {
             id: s.id.into(),
             title: "Under L1 loss the model computes exactly n_hidden features and zeroes the rest".into(),
@@ -186,6 +270,10 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
                 "l2_final_counts": l2_counts,
                 "l1_loss_over_naive": l1.eval.iter().map(|e| e.ratio).collect::<Vec<_>>(),
                 "during_training": during.iter().map(|(s, c)| json!({"step": s, "counts": c})).collect::<Vec<_>>(),
+                "neurons_during_training": during.iter().zip(&neurons_during).map(|((s, _), n)| json!({"step": s, "neurons": n})).collect::<Vec<_>>(),
+                "silent_output": SILENT_OUTPUT,
+                "naive_solution": { "l1_loss_over_naive": ideal_eval, "counts": ideal_counts },
+                "grid": grid.numbers,
             }),
             markdown,
         });
@@ -215,8 +303,41 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
             hlines: reference_line("n_hidden", plan.base(Variant::EmbRes).n_hidden as f64),
         },
     )?;
+    let (p_n, l_n) = ctx.figure("claim3_neurons.png");
+    line_chart(
+        &p_n,
+        &LineChart {
+            title: "Neurons during L1 training (mean over seeds)".into(),
+            x_label: "training step".into(),
+            y_label: "neurons".into(),
+            log_x: false,
+            log_y: false,
+            series: neuron_series,
+            hlines: reference_line("n_hidden", plan.base(Variant::EmbRes).n_hidden as f64),
+        },
+    )?;
+    let (p_g, l_g) = ctx.figure("claim3_grid.png");
+    bar_chart(
+        &p_g,
+        &BarChart {
+            title:
+                "Features computed at the end of L1 training, per grid point (mean ± SE over seeds)"
+                    .into(),
+            y_label: "computed features".into(),
+            bars: grid_bars,
+            hlines: reference_line("n_hidden", plan.base(Variant::EmbRes).n_hidden as f64),
+        },
+    )?;
+    let (p_gc, l_gc) = ctx.figure("claim3_grid_training.png");
+    panels(
+        &p_gc,
+        "Features computed during L1 training, per grid point (mean over seeds)",
+        &grid_panels,
+    )?;
     let figs = format!(
-        "![response L2 vs L1]({l_resp})\n\n![weight bars L2 vs L1]({l_w})\n\n![computed features during training]({l_c})\n"
+        "![response L2 vs L1]({l_resp})\n\n![weight bars L2 vs L1]({l_w})\n\n![computed features during training]({l_c})\n\n\
+         ![neurons during training]({l_n})\n\n![computed features over the grid]({l_g})\n\n\
+         ![computed features during training over the grid]({l_gc})\n"
     );
     if let Some(last) = results.last_mut() {
         last.markdown.push_str(&format!("\n{figs}"));
