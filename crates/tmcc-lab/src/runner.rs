@@ -264,9 +264,12 @@ impl<O: FnMut(&Progress, &dyn RunState) -> Result<bool, Error>> OnBackend for Tr
     }
 }
 
+/// The Adam moments `(m, v)` a resume continues from.
+type Moments<'a> = (&'a [f32], &'a [f32]);
+
 /// The optimizer state and data-stream positions of `ck`, which a resume needs; an
 /// error naming what is missing.
-pub fn resumable(ck: &Checkpoint<f32>) -> Result<((&[f32], &[f32]), &[u128]), Error> {
+pub fn resumable(ck: &Checkpoint<f32>) -> Result<(Moments<'_>, &[u128]), Error> {
     let missing = |what| Error::MissingState { what };
     let (m, v) = ck
         .moments
