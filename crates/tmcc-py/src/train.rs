@@ -19,7 +19,9 @@ use pyo3::exceptions::{PyFileExistsError, PyKeyboardInterrupt};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tmcc_lab::rundir::RunDir;
-use tmcc_lab::runner::{fmt_secs, run, Every, Observer, Outcome, Progress, RunOptions, RunState};
+use tmcc_lab::runner::{
+    check_memory, fmt_secs, run, Every, Observer, Outcome, Progress, RunOptions, RunState,
+};
 use tmcc_model::{Config, Model};
 
 use crate::config::PyConfig;
@@ -136,6 +138,9 @@ pub fn train(
 ) -> PyResult<PyRun> {
     let cfg = config.cfg.clone();
     let device = select(py, device)?;
+    // Refused before the model or the run directory exists: an oversize config must not
+    // abort the interpreter in an allocation.
+    check_memory(&device, &cfg).py_err()?;
     let model = Model::<f32>::new(&cfg).py_err()?;
     let dir = match &out {
         Some(path) => {

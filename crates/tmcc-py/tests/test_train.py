@@ -153,6 +153,14 @@ def test_bad_arguments_raise_one_line(small, tmp_path):
         tmcc.load(tmp_path / "nothing")
 
 
+def test_an_oversize_config_is_refused_before_anything_exists(tmp_path):
+    big = tmcc.Config(n_feat=100000, d_emb=100000)
+    with pytest.raises(ValueError, match="`n_feat`.*memory") as e:
+        tmcc.train(big, out=tmp_path / "big", progress=False, device="cpu")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "big").exists()
+
+
 def test_a_damaged_checkpoint_is_a_value_error(trained, tmp_path):
     trained.save(tmp_path / "r")
     path = tmp_path / "r" / "checkpoint.safetensors"
