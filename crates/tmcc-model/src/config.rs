@@ -317,6 +317,10 @@ impl ConfigError {
     }
 }
 
+/// The deepest model a config may ask for (far beyond the papers' 3 blocks; a bound so that
+/// a typo cannot make `widths` allocate without limit).
+pub const MAX_LAYERS: usize = 256;
+
 fn check(ok: bool, field: &str, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
     if ok {
         Ok(())
@@ -486,7 +490,11 @@ impl Config {
         check(self.log_every >= 1, "log_every", || {
             format!("must be ≥ 1, got {}", self.log_every)
         })?;
-        pos("n_layers", self.n_layers)?;
+        check(
+            (1..=MAX_LAYERS).contains(&self.n_layers),
+            "n_layers",
+            || format!("must be in 1..={MAX_LAYERS}, got {}", self.n_layers),
+        )?;
         check(
             self.d_mlp.len() <= 1 || self.d_mlp.len() == self.n_layers,
             "d_mlp",
@@ -731,6 +739,7 @@ mod tests {
             ("n_layers = 3\nd_mlp = [4, 5]", "d_mlp"),
             ("n_layers = 2\nd_mlp = [4, 0]", "d_mlp"),
             ("n_layers = 0", "n_layers"),
+            ("n_layers = 100000000000", "n_layers"),
             ("d_mlp = 30", "d_mlp"),
             ("n_layers = 2\nvariant = \"emb_mlp\"", "n_layers"),
             (
