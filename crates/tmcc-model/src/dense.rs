@@ -93,16 +93,7 @@ pub fn evaluate<T: Float>(
 ) -> Result<Vec<InstanceEval>, Error> {
     let cfg = &model.cfg;
     let k = model.instances();
-    let ps: Vec<f64> = match ps {
-        Some(ps) if ps.len() == k => ps.to_vec(),
-        Some(ps) => {
-            return Err(Error::Shape(format!(
-                "{} eval probabilities for {k} instances",
-                ps.len()
-            )))
-        }
-        None => (0..k).map(|i| cfg.instance_p(i)).collect(),
-    };
+    let ps = crate::eval::eval_probabilities(cfg, k, ps)?;
     let f = cfg.n_feat;
     let rows = cfg
         .eval_batch

@@ -49,6 +49,19 @@ pub struct InstanceEval {
 
 /// Evaluates every instance on `samples` samples of the evaluation stream at probability
 /// `ps[k]` (default: the instance's training `p`).
+/// The feature probability each of the `k` instances is evaluated at: `ps` when given (one
+/// per instance), else each instance's training `p`.
+pub fn eval_probabilities(cfg: &Config, k: usize, ps: Option<&[f64]>) -> Result<Vec<f64>, Error> {
+    match ps {
+        Some(ps) if ps.len() == k => Ok(ps.to_vec()),
+        Some(ps) => Err(Error::Shape(format!(
+            "{} eval probabilities for {k} instances",
+            ps.len()
+        ))),
+        None => Ok((0..k).map(|i| cfg.instance_p(i)).collect()),
+    }
+}
+
 pub fn evaluate<T: Float, Bk: Backend<T>>(
     fast: &mut FastModel<T, Bk>,
     cfg: &Config,
@@ -56,16 +69,7 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
     ps: Option<&[f64]>,
 ) -> Result<Vec<InstanceEval>, Error> {
     let k = fast.instances();
-    let ps: Vec<f64> = match ps {
-        Some(ps) if ps.len() == k => ps.to_vec(),
-        Some(ps) => {
-            return Err(Error::Shape(format!(
-                "{} eval probabilities for {k} instances",
-                ps.len()
-            )))
-        }
-        None => (0..k).map(|i| cfg.instance_p(i)).collect(),
-    };
+    let ps = eval_probabilities(cfg, k, ps)?;
     let f = cfg.n_feat;
     let rows = eval_rows(cfg, samples, k);
     let mut sampler = Sampler::<T>::new(
