@@ -79,7 +79,8 @@ class Run:
     @property
     def metrics(self) -> Optional[dict[str, Any]]:
         """A finished run's metrics: `steps_done`, `seconds`, `device`,
-        `final_train_loss` [K], `loss_curve` {`step` [n], `loss` [n, K]} and `eval`
+        `device_note` (why `device="auto"` chose the CPU, else `None`), `final_train_loss`
+        [K], `loss_curve` {`step` [n], `loss` [n, K]} and `eval`
         (columns, one row per instance); `None` for an unfinished or transplanted run."""
     def eval(
         self,

@@ -11,17 +11,23 @@ use tmcc_lab::runner::{Device, DeviceChoice};
 /// The device `choice` names; an unknown name is a `ValueError`, `cuda` without a usable
 /// device a `RuntimeError` saying why.
 pub fn select(py: Python, choice: &str) -> PyResult<Device> {
+    select_noted(py, choice).map(|(device, _)| device)
+}
+
+/// [`select`], and the note saying why `auto` fell back to the CPU (for the run's
+/// `metrics.json`, as `tmcc train` records it).
+pub fn select_noted(py: Python, choice: &str) -> PyResult<(Device, Option<String>)> {
     static NOTED: AtomicBool = AtomicBool::new(false);
     let choice: DeviceChoice = choice
         .parse()
         .map_err(|e: String| PyValueError::new_err(format!("device: {e}")))?;
     let (device, note) = Device::select(choice).map_err(PyRuntimeError::new_err)?;
-    if let Some(note) = note {
+    if let Some(note) = &note {
         if !NOTED.swap(true, Ordering::SeqCst) {
             stderr_line(py, &format!("note: {note}"));
         }
     }
-    Ok(device)
+    Ok((device, note))
 }
 
 /// Writes `text` and a newline to Python's `sys.stderr` (what a notebook shows).

@@ -167,7 +167,7 @@ impl PyRun {
     }
 
     /// The metrics of a finished run (`None` before it finished): `steps_done`, `seconds`,
-    /// `device`, `final_train_loss` `[K]`, `loss_curve` (`step` `[n]`, `loss` `[n, K]`)
+    /// `device`, `device_note` (why `auto` chose the CPU, else `None`), `final_train_loss` `[K]`, `loss_curve` (`step` `[n]`, `loss` `[n, K]`)
     /// and `eval` (columns, one row per instance).
     #[getter]
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
@@ -178,6 +178,7 @@ impl PyRun {
         out.set_item("steps_done", m.steps_done)?;
         out.set_item("seconds", m.seconds)?;
         out.set_item("device", &m.device)?;
+        out.set_item("device_note", &m.device_note)?;
         let k = m.final_train_loss.len();
         out.set_item(
             "final_train_loss",

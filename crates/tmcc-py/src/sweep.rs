@@ -18,7 +18,7 @@ use pyo3::types::PyDict;
 use tmcc_lab::sweep::{ShardEnd, ShardPlan, ShardRun, SweepShard, SweepSpec};
 
 use crate::config::PyConfig;
-use crate::device::{select, stderr_line};
+use crate::device::{select_noted, stderr_line};
 use crate::errors::{config_error, IntoPy};
 use crate::interrupt::interruptible;
 use crate::values::{columns, to_toml};
@@ -74,7 +74,9 @@ pub fn sweep<'py>(
     let spec = SweepSpec::from_toml_str(&text).py_err()?;
     let plan =
         ShardPlan::new(spec.expand().py_err()?, SweepShard::WHOLE, max_instances).py_err()?;
-    let device = select(py, device)?;
+    let (device, device_note) = select_noted(py, device)?;
+    // Refused before anything is allocated or written, as `tmcc sweep` does.
+    plan.check_memory(&device).py_err()?;
     let (path, keep) = match out {
         Some(path) if path.exists() && !force => {
             return Err(PyFileExistsError::new_err(format!(
@@ -86,6 +88,7 @@ pub fn sweep<'py>(
         None => (temp_dir(), false),
     };
     let mut shard = ShardRun::create(&spec, &text, plan, &path, force || !keep).py_err()?;
+    shard.device_note = device_note;
     let stop = AtomicBool::new(false);
     let ended = {
         let (device, shard, stop_ref) = (&device, &mut shard, &stop);

@@ -25,7 +25,7 @@ use tmcc_lab::runner::{
 use tmcc_model::{Config, Model};
 
 use crate::config::PyConfig;
-use crate::device::{select, stderr_write};
+use crate::device::{select_noted, stderr_write};
 use crate::errors::IntoPy;
 use crate::interrupt::interruptible;
 use crate::run::PyRun;
@@ -137,7 +137,7 @@ pub fn train(
     checkpoint_every: u64,
 ) -> PyResult<PyRun> {
     let cfg = config.cfg.clone();
-    let device = select(py, device)?;
+    let (device, device_note) = select_noted(py, device)?;
     // Refused before the model or the run directory exists: an oversize config must not
     // abort the interpreter in an allocation.
     check_memory(&device, &cfg).py_err()?;
@@ -156,7 +156,7 @@ pub fn train(
         resume: None,
         dir: dir.as_ref(),
         checkpoint_every,
-        device_note: None,
+        device_note: device_note.as_deref(),
     };
     let (outcome, signal) = {
         let (device, watch) = (&device, &mut watch);

@@ -130,3 +130,11 @@ def test_a_bad_grid_raises_naming_the_field(grid, field):
 def test_a_sweep_base_must_be_one_instance(small):
     with pytest.raises(tmcc.ConfigError, match="instances"):
         tmcc.sweep(small, {"seed": [0, 1]}, progress=False, device="cpu")
+
+
+def test_an_oversize_sweep_is_refused_before_anything_exists(tmp_path):
+    big = tmcc.Config(n_feat=100000, d_emb=100000)
+    with pytest.raises(ValueError, match="memory") as e:
+        tmcc.sweep(big, {"seed": [0, 1]}, out=tmp_path / "s", progress=False, device="cpu")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "s").exists()

@@ -27,3 +27,15 @@ def test_python_and_cli_training_end_with_identical_weights(cli, tmp_path, small
     shown = subprocess.run([cli, "eval", tmp_path / "py", "--json", "--device", "cpu"],
                            check=True, capture_output=True, text=True).stdout
     assert '"instance": 1' in shown
+
+
+def test_the_device_note_is_recorded_as_the_cli_records_it(cli, tmp_path, small):
+    """`device="auto"` keeps why it chose the CPU (or nothing, on CUDA) in metrics.json."""
+    sets = [f"--set={k}={v}" for k, v in SMALL.items()]
+    subprocess.run([cli, "train", *sets, "--out", tmp_path / "cli", "--device", "auto", "-q"],
+                   check=True, capture_output=True)
+    ours = tmcc.train(small, out=tmp_path / "py", progress=False, device="auto")
+    cli_note = tmcc.load(tmp_path / "cli", device="cpu").metrics.get("device_note")
+    assert ours.metrics.get("device_note") == cli_note
+    on_cpu = tmcc.train(small, out=tmp_path / "cpu", progress=False, device="cpu")
+    assert on_cpu.metrics.get("device_note") is None

@@ -84,14 +84,18 @@ impl ShardPlan {
             }
             let hint = match lo {
                 0 => String::new(),
-                k => format!("; --max-instances {k} fits"),
+                k => format!("; {k} side by side fit (max-instances {k})"),
             };
-            return Err(Error::Other(format!(
-                "group of runs {}..={} ({} instance(s) side by side): {e}{hint}",
-                g.runs[0],
-                g.runs[g.runs.len() - 1],
-                g.cfg.instances
-            )));
+            // The config error stays the cause, so callers still see the field it names.
+            return Err(Error::Context {
+                what: format!(
+                    "group of runs {}..={} ({} instance(s) side by side{hint})",
+                    g.runs[0],
+                    g.runs[g.runs.len() - 1],
+                    g.cfg.instances
+                ),
+                source: Box::new(e),
+            });
         }
         Ok(())
     }
