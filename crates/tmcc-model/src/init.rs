@@ -173,7 +173,7 @@ pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T
                     .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
             }
             Init::XavierNormalSeed3d => {
-                let std = (2.0 / (fan_in * fan_out + fan_in)).sqrt();
+                let std = seed_3d_xavier_std(fan_out, fan_in);
                 dst.iter_mut()
                     .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
             }
@@ -191,6 +191,13 @@ pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T
         }
     }
     out
+}
+
+/// The std PyTorch's Xavier-normal gives the seed's `rows×cols` matrix, stored as the 3-D
+/// tensor `[1, rows, cols]`: there `fan_in = rows·cols` and `fan_out = 1·cols`, so
+/// `std = √(2 / (rows·cols + cols))` (`rows = fan_out`, `cols = fan_in` of `y = W·x`).
+fn seed_3d_xavier_std(rows: f64, cols: f64) -> f64 {
+    (2.0 / (rows * cols + cols)).sqrt()
 }
 
 #[cfg(test)]
@@ -221,6 +228,13 @@ mod tests {
 
     /// The seed's 3-D convention gives W1 (50×1000) and W2 (1000×50) of the TMCC the std
     /// `√(2/(50·1000 + cols))`: 0.006262 and 0.006321.
+    #[test]
+    fn seed_3d_xavier_std_is_torchs_fan_of_the_3d_tensor() {
+        // The seed's W1 is [1, 50, 1000] (neur × emb), its W2 [1, 1000, 50] (emb × neur).
+        assert_eq!(seed_3d_xavier_std(50.0, 1000.0), (2.0f64 / 51_000.0).sqrt());
+        assert_eq!(seed_3d_xavier_std(1000.0, 50.0), (2.0f64 / 50_050.0).sqrt());
+    }
+
     #[test]
     fn seed_3d_xavier_has_the_seeds_std() {
         let cfg = Config {
