@@ -336,3 +336,20 @@ fn hundred_adam_steps_agree_in_f32() {
         );
     }
 }
+
+/// APD's targets train on the fast path (the presets' own configs, one instance, a few
+/// steps with a finite loss).
+#[test]
+fn apd_presets_train_on_the_fast_path() {
+    for name in ["apd-1layer", "apd-2layer", "spd-3layer"] {
+        let mut cfg = tmcc_model::presets::load(name).unwrap();
+        cfg.instances = 1;
+        cfg.batch_size = 256;
+        cfg.steps = 3;
+        let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
+        assert!(t.on_fast_path(), "{name}");
+        let log = t.run(None, |_, _| Ok(true)).unwrap();
+        let last = log.last().unwrap();
+        assert!(last.loss.iter().all(|l| l.is_finite()), "{name}: {last:?}");
+    }
+}
