@@ -17,12 +17,16 @@ Shapes (B = batch, K = instances, F = n_feat, H = n_hidden, D = d_emb):
   emb_res:  W_E [K, D, F] fixed (not trained), Gaussian, unit-norm columns
             W1  [K, H, D], W2 [K, D, H], Xavier-normal, no biases
             u = W_E x ; h = relu(W1 u) ; s = W2 h + r * u ; out = W_E^T s
+            with --layers L > 1 (APD's residual MLPs), L blocks, each reading the
+            stream so far: a_0 = u, v_l = W2_l relu(W1_l a_l), a_{l+1} = a_l + v_l,
+            s = sum_l v_l + r * u
   mix:      M   [K, F, F] fixed, symmetric, N(0, 1) off the diagonal, 0 on it
             W1  [K, H, F], W2 [K, F, H], Xavier-normal, no biases
             out = W2 relu(W1 x) + r * (x + sigma * M x)
 
   loss = mean over batch, instances and features of (out - y)^2
-  Adam, lr 5e-4 (--lr): zero_grad, backward, step each iteration.
+  Adam (or --optimizer adamw with --weight-decay), lr 5e-4 (--lr): zero_grad,
+  backward, step each iteration.
 
 Exit codes: 0 ok, 2 bad arguments, 3 torch cannot be imported,
 4 the requested device is not available.
@@ -65,7 +69,12 @@ def parse_args(argv=None):
     ap.add_argument("--res-factor", type=float, default=1.0)
     ap.add_argument("--sigma", type=float, default=0.03,
                     help="strength of the mixing matrix (mix model only)")
+    ap.add_argument("--layers", type=int, default=1,
+                    help="residual blocks (emb_res model only)")
+    ap.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
     ap.add_argument("--lr", type=float, default=LR, help="Adam's learning rate")
+    ap.add_argument("--weight-decay", type=float, default=0.0,
+                    help="AdamW's decoupled weight decay")
     ap.add_argument("--instances", type=int, default=1)
     ap.add_argument("--steps", type=int, default=50, help="timed steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
@@ -74,7 +83,7 @@ def parse_args(argv=None):
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    for name in ("batch", "n_feat", "n_hidden", "d_emb", "instances", "steps"):
+    for name in ("batch", "n_feat", "n_hidden", "d_emb", "instances", "steps", "layers"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0 or args.threads < 0:
@@ -83,6 +92,10 @@ def parse_args(argv=None):
         ap.error("--p must lie in [0, 1]")
     if not args.lr > 0.0:
         ap.error("--lr must be positive")
+    if args.weight_decay < 0.0:
+        ap.error("--weight-decay must be non-negative")
+    if args.layers > 1 and args.model != "emb_res":
+        ap.error("--layers > 1 needs --model emb_res")
     return args
 
 
@@ -138,13 +151,19 @@ def main(argv=None):
     if args.model == "emb_res":
         W_E = torch.randn(K, D, F, device=dev)
         W_E = W_E / W_E.norm(dim=1, keepdim=True)  # unit-norm columns, fixed
-        W1 = xavier(H, D)
-        W2 = xavier(D, H)
+        W1s = [xavier(H, D) for _ in range(args.layers)]
+        W2s = [xavier(D, H) for _ in range(args.layers)]
+        params = W1s + W2s
 
         def forward(x):
             u = torch.einsum("kdf,bkf->bkd", W_E, x)
-            h = torch.relu(torch.einsum("khd,bkd->bkh", W1, u))
-            s = torch.einsum("kdh,bkh->bkd", W2, h) + r * u
+            a, s = u, r * u
+            for l, (W1, W2) in enumerate(zip(W1s, W2s)):
+                h = torch.relu(torch.einsum("khd,bkd->bkh", W1, a))
+                v = torch.einsum("kdh,bkh->bkd", W2, h)
+                s = s + v
+                if l + 1 < len(W1s):
+                    a = a + v
             return torch.einsum("kdf,bkd->bkf", W_E, s)
     else:
         A = torch.randn(K, F, F, device=dev)
@@ -152,13 +171,17 @@ def main(argv=None):
         M = M + M.transpose(1, 2)  # symmetric, zero diagonal, fixed
         W1 = xavier(H, F)
         W2 = xavier(F, H)
+        params = [W1, W2]
 
         def forward(x):
             h = torch.relu(torch.einsum("khf,bkf->bkh", W1, x))
             mixed = x + sigma * torch.einsum("kfg,bkg->bkf", M, x)
             return torch.einsum("kfh,bkh->bkf", W2, h) + r * mixed
 
-    opt = torch.optim.Adam([W1, W2], lr=args.lr)
+    if args.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=args.lr)
 
     def step():
         vals = torch.rand(B, K, F, device=dev) * 2 - 1

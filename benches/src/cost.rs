@@ -2,13 +2,19 @@
 //! multiply-adds per step of tmcc's fast path and of the dense PyTorch loop (so a measured
 //! step time becomes a rate to hold against the matrix-multiply rate), and the memory one
 //! instance needs at least (its weights, gradients, Adam state and batch), against which
-//! the measured peak resident memory is compared. Counts are for the seed variants of the
-//! bench (`emb_res`, `mix`: no biases, untied).
+//! the measured peak resident memory is compared. Counts are for the models of the bench
+//! (`emb_res` of one or more blocks, `mix`: no biases, untied).
 
 use tmcc_model::config::{Config, Variant};
 
 /// The terms of [`tmcc_macs`], as the report writes them.
 pub const TMCC_MACS_TEXT: &str = "`4·F·D·H` (`Aᵀ = W_EᵀW1ᵀ`, `C = W_EᵀW2`, `dW1 = dAᵀᵀW_Eᵀ`, `dW2 = W_E·dC`) + `2·B·H²` (`hᵀh`, `h·M`) + `4·F²·H` (`Ĉ = σ·diag(imp)·C`, `P = R·Ĉ`, `Rᵀ(xᵀh)`, `dC`) + `2·F·H²` (`M = CᵀĈ`, `C·hᵀh`) + `6·nnz·H` (gathers and scatters); `mix`: the same without `4·F·D·H`";
+
+/// The terms of [`tmcc_macs`] for `L > 1` blocks, as the report writes them.
+pub const TMCC_DEEP_MACS_TEXT: &str = "`Σ_l (4·F·D·H_l + 3·B·F·H_l + 6·nnz·H_l)` (the products with `W_E`; `z = Σ h_l C_lᵀ`, `dC_l`, `dh_l`; gathers and scatters) + `Σ_{m<l} (3·D + 2·B)·H_l·H_m` (`G_{l,m} = W1_l W2_m`, its two weight gradients, `h_m G_{l,m}ᵀ`, `dpre_l G_{l,m}`, `dG_{l,m}`)";
+
+/// The terms of [`torch_macs`] for `L > 1` blocks, as the report writes them.
+pub const TORCH_DEEP_MACS_TEXT: &str = "forward `2·B·D·F + 2·B·D·ΣH_l`, backward `B·D·F + 3·B·D·ΣH_l + B·D·(ΣH_l − H_0)` (`ds`; per block `dW2`, `dh`, `dW1`; the stream gradient of every block after the first)";
 
 /// The terms of [`torch_macs`], as the report writes them.
 pub const TORCH_MACS_TEXT: &str = "forward `2·B·D·F + 2·B·D·H` (`W_E x`, `W1 u`, `W2 h`, `W_Eᵀ s`), backward `B·D·F + 3·B·D·H` (`ds`, `dW2`, `dh`, `dW1`); `mix`: `5·B·F·H + B·F²`";
@@ -16,6 +22,9 @@ pub const TORCH_MACS_TEXT: &str = "forward `2·B·D·F + 2·B·D·H` (`W_E x`, `
 /// Multiply-adds per step of tmcc's path (sparse inputs, hidden-space gradient):
 /// [`TMCC_MACS_TEXT`], with `nnz = B·F·p` active inputs.
 pub fn tmcc_macs(cfg: &Config) -> f64 {
+    if cfg.n_layers > 1 {
+        return tmcc_deep_macs(cfg);
+    }
     let (b, f, h) = (
         cfg.batch_size as f64,
         cfg.n_feat as f64,
@@ -30,8 +39,36 @@ pub fn tmcc_macs(cfg: &Config) -> f64 {
     emb + 2.0 * b * h * h + 4.0 * f * f * h + 2.0 * f * h * h + 6.0 * nnz * h
 }
 
-/// Multiply-adds per step of the dense PyTorch loop (`torch_step.py`): [`TORCH_MACS_TEXT`].
+/// Multiply-adds per step of tmcc's path for `L > 1` blocks (sparse inputs, plain
+/// backward pass): [`TMCC_DEEP_MACS_TEXT`].
+fn tmcc_deep_macs(cfg: &Config) -> f64 {
+    let (b, f) = (cfg.batch_size as f64, cfg.n_feat as f64);
+    let d = cfg.d_in() as f64;
+    let nnz = b * f * cfg.p;
+    let emb = if cfg.variant.has_embedding() {
+        4.0 * f * d
+    } else {
+        0.0
+    };
+    let widths: Vec<f64> = cfg.widths().iter().map(|&w| w as f64).collect();
+    let mut macs = 0.0;
+    for (l, &h) in widths.iter().enumerate() {
+        macs += (emb + 3.0 * b * f + 6.0 * nnz) * h;
+        let earlier: f64 = widths[..l].iter().sum();
+        macs += (3.0 * d + 2.0 * b) * h * earlier;
+    }
+    macs
+}
+
+/// Multiply-adds per step of the dense PyTorch loop (`torch_step.py`): [`TORCH_MACS_TEXT`]
+/// ([`TORCH_DEEP_MACS_TEXT`] for `L > 1` blocks).
 pub fn torch_macs(cfg: &Config) -> f64 {
+    if cfg.n_layers > 1 {
+        let (b, f, d) = (cfg.batch_size as f64, cfg.n_feat as f64, cfg.d_emb as f64);
+        let widths = cfg.widths();
+        let sum = widths.iter().sum::<usize>() as f64;
+        return 3.0 * b * d * f + 5.0 * b * d * sum + b * d * (sum - widths[0] as f64);
+    }
     let (b, f, h, d) = (
         cfg.batch_size as f64,
         cfg.n_feat as f64,
@@ -96,5 +133,9 @@ mod tests {
         assert_eq!(format!("{:.3e}", tmcc_macs(&m)), "1.335e7");
         assert_eq!(format!("{:.3e}", torch_macs(&m)), "7.168e7");
         assert_eq!(Budget::of(&e).params, 100_000);
+        // APD's 2-layer target: Σ_l (4·F·D + 3·B·F + 6·nnz)·25 + (3·D + 2·B)·25².
+        let apd = crate::setting::apd_2layer_config().unwrap();
+        assert_eq!(format!("{:.3e}", tmcc_macs(&apd)), "5.577e7");
+        assert_eq!(format!("{:.3e}", torch_macs(&apd)), "1.178e9");
     }
 }

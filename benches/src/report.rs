@@ -10,7 +10,10 @@ use tmcc_kernels::cpu::{PAR_MIN, SPLIT_MIN_MACS};
 use tmcc_model::config::{Config, Optimizer};
 use tmcc_model::train::PARALLEL_PER_STATE;
 
-use crate::cost::{tmcc_macs, torch_macs, Budget, TMCC_MACS_TEXT, TORCH_MACS_TEXT};
+use crate::cost::{
+    tmcc_macs, torch_macs, Budget, TMCC_DEEP_MACS_TEXT, TMCC_MACS_TEXT, TORCH_DEEP_MACS_TEXT,
+    TORCH_MACS_TEXT,
+};
 use crate::machine::Machine;
 use crate::memory::{self, Mem};
 use crate::setting::CRITERION_STEP_INSTANCES;
@@ -86,6 +89,30 @@ fn count_word(n: usize) -> String {
         2 => "two".into(),
         3 => "three".into(),
         _ => n.to_string(),
+    }
+}
+
+/// The model of a step row: the variant, and its blocks when there are several
+/// (`emb_res 2×25`).
+pub fn model_name(cfg: &Config) -> String {
+    let widths = cfg.widths();
+    if widths.len() == 1 {
+        return cfg.variant.name().to_string();
+    }
+    let blocks = if widths.iter().all(|&w| w == widths[0]) {
+        format!("{}×{}", widths.len(), widths[0])
+    } else {
+        format!("{widths:?}")
+    };
+    format!("{} {blocks}", cfg.variant.name())
+}
+
+/// How tmcc computes a step row's gradient.
+fn tmcc_path(cfg: &Config) -> &'static str {
+    if cfg.n_layers > 1 {
+        "tmcc (sparse, cross-block factors)"
+    } else {
+        "tmcc (sparse, hidden-space gradient)"
     }
 }
 
@@ -167,7 +194,7 @@ fn steps(w: &mut String, r: &Results) -> Result<(), Error> {
     writeln!(w, "| model | B | path | median ms | p10 ms | p90 ms | PyTorch / tmcc | multiply-adds / step | GFLOP/s | % of limit |")?;
     writeln!(w, "|---|---|---|---|---|---|---|---|---|---|")?;
     for StepRow { cfg, tmcc, torch } in &r.rows {
-        let (name, b) = (cfg.variant.name(), cfg.batch_size);
+        let (name, b, path) = (model_name(cfg), cfg.batch_size, tmcc_path(cfg));
         let macs = tmcc_macs(cfg);
         let g = 2.0 * macs / tmcc.median;
         let speedup = torch.map_or("–".to_string(), |t| {
@@ -175,7 +202,7 @@ fn steps(w: &mut String, r: &Results) -> Result<(), Error> {
         });
         writeln!(
             w,
-            "| {name} | {b} | tmcc (sparse, hidden-space gradient) | {} | {} | {} | {speedup} | {:.3e} | {:.1} | {:.0}% |",
+            "| {name} | {b} | {path} | {} | {} | {} | {speedup} | {:.3e} | {:.1} | {:.0}% |",
             ms(tmcc.median),
             ms(tmcc.p10),
             ms(tmcc.p90),
@@ -231,6 +258,16 @@ fn steps(w: &mut String, r: &Results) -> Result<(), Error> {
     writeln!(w)?;
     writeln!(w, "* tmcc, `emb_res`: {TMCC_MACS_TEXT}.")?;
     writeln!(w, "* PyTorch, `emb_res`: {TORCH_MACS_TEXT}.")?;
+    if r.rows.iter().any(|row| row.cfg.n_layers > 1) {
+        writeln!(
+            w,
+            "* tmcc, `emb_res` of `L > 1` blocks: {TMCC_DEEP_MACS_TEXT}."
+        )?;
+        writeln!(
+            w,
+            "* PyTorch, `emb_res` of `L > 1` blocks: {TORCH_DEEP_MACS_TEXT}."
+        )?;
+    }
     writeln!(w)
 }
 

@@ -1,6 +1,6 @@
 //! What every measurement is run on: the seed setting (`Config::default()`, the seed
 //! notebook's `F`, `H`, `D`, `p`, init and optimiser) with a chosen variant, instance count
-//! and batch size; the CPU trainer built from it; and deterministic operands for the
+//! and batch size, or APD's 2-layer target; the CPU trainer built from it; and deterministic operands for the
 //! kernel timings (values in `[-0.5, 0.5)`, no zeros or denormals to favour one kernel).
 
 use anyhow::Result;
@@ -23,6 +23,17 @@ pub fn seed_config(variant: Variant, instances: usize, batch: usize) -> Config {
         steps: u64::MAX,
         ..Config::default()
     }
+}
+
+/// APD's 2-layer target (preset `apd-2layer`: `F = 100`, `D = 1000`, two blocks of 25,
+/// `B = 2048`, `p = 0.01`, AdamW) as one instance training without end, at a constant
+/// learning rate (the PyTorch loop has no schedule).
+pub fn apd_2layer_config() -> Result<Config> {
+    let mut cfg = tmcc_model::presets::load("apd-2layer")?;
+    cfg.instances = 1;
+    cfg.steps = u64::MAX;
+    cfg.schedule = tmcc_model::config::Schedule::Constant;
+    Ok(cfg)
 }
 
 /// The seed setting with `variant` and `instances` at the seed's batch size.

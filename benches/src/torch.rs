@@ -1,6 +1,7 @@
 //! The PyTorch side of the comparison: `python/torch_step.py` (in this crate's directory)
 //! run as a subprocess of `python3`, on the same config as tmcc's step (model, batch,
-//! `F`, `H`, `D`, `p`, `r`, `σ`, learning rate, passed as flags) and rayon's thread count.
+//! `F`, `H`, `D`, blocks, `p`, `r`, `σ`, optimiser, learning rate, weight decay, passed as
+//! flags) and rayon's thread count.
 //! The script times each step with `time.perf_counter` after its own warm-up and prints
 //! one line of JSON: the median, p10 and p90 step time (same interpolation as
 //! [`crate::stats`]) and torch's version and thread count. Exit code 3 means torch cannot
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use tmcc_model::config::{Config, Optimizer};
+use tmcc_model::config::{Config, Optimizer, Schedule};
 
 use crate::stats::Stats;
 
@@ -38,12 +39,20 @@ pub enum Torch {
     Missing(String),
 }
 
-/// Runs `torch_step.py` for `cfg` (variant `emb_res` or `mix`; plain Adam) with `threads`
-/// threads and `steps` timed steps.
+/// Runs `torch_step.py` for `cfg` (variant `emb_res` of blocks of one width, or `mix`;
+/// Adam or AdamW, constant learning rate) with `threads` threads and `steps` timed steps.
 pub fn run(cfg: &Config, threads: usize, steps: usize) -> Result<Torch> {
-    if cfg.optimizer != Optimizer::Adam {
-        bail!("torch_step.py trains with plain Adam only");
+    if cfg.schedule != Schedule::Constant || cfg.warmup_steps > 0 {
+        bail!("torch_step.py trains at a constant learning rate only");
     }
+    let widths = cfg.widths();
+    if widths.iter().any(|&w| w != widths[0]) {
+        bail!("torch_step.py takes blocks of one width only");
+    }
+    let optimizer = match cfg.optimizer {
+        Optimizer::Adam => "adam",
+        Optimizer::Adamw => "adamw",
+    };
     let script = script();
     let num = |v: f64| v.to_string();
     let out = match Command::new("python3")
@@ -51,12 +60,15 @@ pub fn run(cfg: &Config, threads: usize, steps: usize) -> Result<Torch> {
         .args(["--model", cfg.variant.name()])
         .args(["--batch", &cfg.batch_size.to_string()])
         .args(["--n-feat", &cfg.n_feat.to_string()])
-        .args(["--n-hidden", &cfg.n_hidden.to_string()])
+        .args(["--n-hidden", &widths[0].to_string()])
+        .args(["--layers", &cfg.n_layers.to_string()])
         .args(["--d-emb", &cfg.d_emb.to_string()])
         .args(["--p", &num(cfg.p)])
         .args(["--res-factor", &num(cfg.res_factor())])
         .args(["--sigma", &num(cfg.sigma)])
+        .args(["--optimizer", optimizer])
         .args(["--lr", &num(cfg.lr)])
+        .args(["--weight-decay", &num(cfg.weight_decay)])
         .args(["--threads", &threads.to_string()])
         .args([
             "--steps",

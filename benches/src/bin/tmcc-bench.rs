@@ -4,7 +4,7 @@
 //!
 //! Everything is measured in the same invocation, in this order: the matrix-multiply rate
 //! ([`timing::MatmulTimer`], in blocks spread over the run); per model of
-//! [`STEP_CASES`], tmcc's `Trainer::step`, PyTorch's loop ([`torch`]) and tmcc again,
+//! [`step_cases`], tmcc's `Trainer::step`, PyTorch's loop ([`torch`]) and tmcc again,
 //! pooled, so that a change of load shows in both; instances side by side
 //! ([`SideBySide`]); peak memory per instance count ([`memory`], one child process each).
 //! The report ([`report`]) goes to stdout, and with `--write` also to
@@ -15,14 +15,21 @@ use clap::Parser;
 use tmcc_benches::machine::{load_average, Machine};
 use tmcc_benches::memory::{self, Mem};
 use tmcc_benches::report::{self, Results, StepRow};
-use tmcc_benches::setting::{seed_config, trainer};
+use tmcc_benches::setting::{apd_2layer_config, seed_config, trainer};
 use tmcc_benches::stats::Stats;
 use tmcc_benches::timing::{self, SideBySide};
 use tmcc_benches::{torch, workspace_root};
-use tmcc_model::config::Variant;
+use tmcc_model::config::{Config, Variant};
 
-/// The models of the step comparison: (variant, batch size).
-const STEP_CASES: [(Variant, usize); 2] = [(Variant::EmbRes, 1024), (Variant::Mix, 2048)];
+/// The models of the step comparison: the seed setting's `emb_res` (B = 1024) and `mix`
+/// (B = 2048), and APD's 2-layer target (preset `apd-2layer`, B = 2048).
+fn step_cases() -> Result<Vec<Config>> {
+    Ok(vec![
+        seed_config(Variant::EmbRes, 1, 1024),
+        seed_config(Variant::Mix, 1, 2048),
+        apd_2layer_config()?,
+    ])
+}
 /// Fewest timed tmcc steps, and fewest PyTorch steps.
 const MIN_STEPS: usize = 30;
 /// PyTorch runs this fraction of the tmcc steps (it is the slower loop).
@@ -86,7 +93,8 @@ fn run(args: Args) -> Result<()> {
     let threads = machine.rayon_threads;
     let steps = args.steps.max(MIN_STEPS);
     let torch_steps = (steps / TORCH_STEP_DIVISOR).max(MIN_STEPS);
-    let stages = STEP_CASES.len() + 4;
+    let cases = step_cases()?;
+    let stages = cases.len() + 4;
     let mut stage = 0;
     let mut progress = |what: &str| {
         stage += 1;
@@ -101,9 +109,12 @@ fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     let mut torch_missing = None;
     let mut torch_version = None;
-    for (i, (variant, b)) in STEP_CASES.into_iter().enumerate() {
-        let cfg = seed_config(variant, 1, b);
-        progress(&format!("{} B={b}: tmcc, PyTorch, tmcc", variant.name()));
+    for (i, cfg) in cases.into_iter().enumerate() {
+        let b = cfg.batch_size;
+        progress(&format!(
+            "{} B={b}: tmcc, PyTorch, tmcc",
+            report::model_name(&cfg)
+        ));
         if i > 0 {
             matmul.block()?;
         }

@@ -1,6 +1,6 @@
 //! Training and evaluation on the dense reference path ([`crate::reference`]), for the
-//! options the fast path does not cover yet ([`crate::fast::no_fast_path`]: deeper models,
-//! GELU, the residual-space loss). Same data streams, same Adam (the CPU backend's fused
+//! options the fast path does not cover yet ([`crate::fast::no_fast_path`]: the
+//! residual-space loss). Same data streams, same Adam (the CPU backend's fused
 //! kernel), same evaluation protocol as the fast path; slow: it forms the `B×D` products.
 //!
 //! The response of every feature ([`response`]) is computed the same way.

@@ -19,7 +19,7 @@
 //! The estimate is checked against the peak resident set a training run measures
 //! (`tmcc-bench`, section "Peak memory"); [`MEASURED_FACTOR`] states the agreement.
 
-use crate::config::{Config, LossName, OutAct, Variant};
+use crate::config::{Config, Variant};
 use crate::eval::eval_rows;
 use crate::fast::WorkspaceShape;
 use crate::layout::Layout;
@@ -122,7 +122,7 @@ impl Estimate {
     /// The estimate of training `cfg` and evaluating it (its `eval_samples`).
     pub fn of_run(cfg: &Config, placement: Placement) -> Self {
         let k = cfg.instances as f64;
-        let (f, h, d) = (cfg.n_feat as f64, cfg.n_hidden as f64, cfg.d_in() as f64);
+        let (f, d) = (cfg.n_feat as f64, cfg.d_in() as f64);
         let layout = Layout::blocks(&cfg.widths(), cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
         let p: f64 = layout.slots.iter().map(|s| s.len as f64).sum();
         let embed = if cfg.variant.has_embedding() {
@@ -154,9 +154,10 @@ impl Estimate {
             bytes,
             on_device: on_device && dev,
         };
-        let hidden_space = cfg.loss == LossName::L2 && cfg.out_act == OutAct::Identity;
+        let eyes: f64 = cfg.widths().iter().map(|&w| (w * w) as f64).sum();
         let plan = F32
-            * (f + if hidden_space { f * f } else { 0.0 } + if embed == 0.0 { h * h } else { 0.0 });
+            * (f + if shape.hidden_space { f * f } else { 0.0 }
+                + if embed == 0.0 { eyes } else { 0.0 });
         let b = cfg.batch_size;
         let per_ws = cfg.instances.min(if dev { cfg.instances } else { 1 });
         let n_ws = if dev {

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use tmcc_kernels::cpu::Cpu;
 use tmcc_kernels::Backend;
 use tmcc_model::config::{
-    Act, Config, LabelCoeffs, LossName, LossSpace, Optimizer, Schedule, Variant,
+    Act, Config, LabelCoeffs, LossName, LossSpace, Mixing, Optimizer, OutAct, Schedule, Variant,
 };
 use tmcc_model::fast::FastModel;
 use tmcc_model::optim::adam_spec;
@@ -65,8 +65,99 @@ fn both_paths<T: Float>(m: &Model<T>) -> [(Vec<f64>, Vec<f64>, Vec<f64>); 2] {
     [(fast_loss, fast_out, fast_grads), (rl, ro, rg)]
 }
 
+/// A small residual MLP of 1–3 blocks of their own widths, ReLU or GELU hidden layers,
+/// any output activation, label coefficients, loss, biases, tying and importance, over
+/// every variant with a residual stream (read-off loss: what the fast path covers).
+fn arb_deep_config() -> impl Strategy<Value = Config> {
+    let shape = (
+        0usize..4,
+        2usize..7,
+        prop::collection::vec(1usize..5, 1..4),
+        0usize..6,
+        1usize..6,
+    );
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let values = (-0.5f64..1.5, 0u64..1_000_000, 0u64..1000, 0usize..3);
+    (shape, flags, values).prop_map(
+        |(
+            (v, f, widths, extra_d, b),
+            (b1, b2, tied, gelu, random_c, imp, l1),
+            (r, seed, label_seed, out),
+        )| {
+            let variant = [
+                Variant::ResMlp,
+                Variant::EmbRes,
+                Variant::EmbResOrth,
+                Variant::Mix,
+            ][v];
+            Config {
+                variant,
+                n_feat: f,
+                n_layers: widths.len(),
+                n_hidden: widths[0],
+                d_mlp: if widths.len() > 1 { widths } else { Vec::new() },
+                d_emb: f + extra_d,
+                p: 0.6,
+                res_factor: Some(r),
+                mixing: Mixing::Asymmetric,
+                sigma: 0.3,
+                bias1: b1,
+                bias2: b2,
+                tied,
+                act: if gelu { Act::Gelu } else { Act::Relu },
+                out_act: [OutAct::Identity, OutAct::Relu, OutAct::Gelu][out],
+                label_coeffs: if random_c {
+                    LabelCoeffs::Uniform
+                } else {
+                    LabelCoeffs::Trivial
+                },
+                label_seed,
+                loss: if l1 { LossName::L1 } else { LossName::L2 },
+                importance: if imp {
+                    (0..f).map(|i| 0.5 + 0.25 * i as f64).collect()
+                } else {
+                    Vec::new()
+                },
+                batch_size: b,
+                instances: 2,
+                seed,
+                ..Config::default()
+            }
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deep_fast_equals_reference_in_f64(cfg in arb_deep_config()) {
+        let mut m = Model::<f64>::new(&cfg).unwrap();
+        perturb_biases(&mut m);
+        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+        prop_assert!(rel_err_floor(&fl, &rl, 1e-6) < 1e-10, "loss {fl:?} vs {rl:?}");
+        prop_assert!(rel_err_floor(&fo, &ro, 1e-4) < 1e-10, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
+        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) < 1e-10, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+    }
+
+    #[test]
+    fn deep_fast_equals_reference_in_f32(cfg in arb_deep_config()) {
+        let mut m = Model::<f32>::new(&cfg).unwrap();
+        perturb_biases(&mut m);
+        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+        let (out_floor, loss_floor) = floors(&m);
+        prop_assert!(rel_err_floor(&fl, &rl, loss_floor) <= 1e-5, "loss {fl:?} vs {rl:?} (floor {loss_floor})");
+        prop_assert!(rel_err_floor(&fo, &ro, out_floor) <= 1e-5, "outputs differ: {}", rel_err_floor(&fo, &ro, out_floor));
+        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) <= 1e-5, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+    }
 
     #[test]
     fn fast_equals_reference_in_f64(cfg in arb_config()) {
@@ -188,7 +279,7 @@ fn hundred_adam_steps_agree_in_f32() {
             schedule: Schedule::CosineQuarter,
             ..base.clone()
         },
-        // No fast path yet: the trainer runs the dense reference path.
+        // Deeper models, GELU, coefficients, biases, tying (fast path).
         Config {
             variant: Variant::EmbRes,
             n_layers: 2,
@@ -196,8 +287,29 @@ fn hundred_adam_steps_agree_in_f32() {
             act: Act::Gelu,
             label_coeffs: LabelCoeffs::Uniform,
             bias1: true,
+            bias2: true,
             ..base.clone()
         },
+        Config {
+            variant: Variant::EmbRes,
+            n_layers: 3,
+            n_hidden: 4,
+            optimizer: Optimizer::Adamw,
+            weight_decay: 0.01,
+            schedule: Schedule::CosineQuarter,
+            ..base.clone()
+        },
+        Config {
+            variant: Variant::Mix,
+            n_layers: 2,
+            sigma: 0.05,
+            tied: true,
+            bias2: true,
+            out_act: OutAct::Gelu,
+            loss: LossName::L1,
+            ..base.clone()
+        },
+        // The residual-space loss has no fast path: the trainer runs the dense path.
         Config {
             variant: Variant::ResMlp,
             n_layers: 3,
@@ -209,7 +321,11 @@ fn hundred_adam_steps_agree_in_f32() {
     for cfg in cases {
         let want = reference_training(&cfg, 100);
         let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
-        assert_eq!(t.on_fast_path(), cfg.n_layers == 1, "{cfg:?}");
+        assert_eq!(
+            t.on_fast_path(),
+            cfg.loss_space == LossSpace::Readoff,
+            "{cfg:?}"
+        );
         t.run(None, |_, _| Ok(true)).unwrap();
         let got = to_f64(&t.read_params().unwrap());
         let e = rel_err(&got, &want);
@@ -218,5 +334,22 @@ fn hundred_adam_steps_agree_in_f32() {
             "{:?}: relative error {e} after 100 steps",
             cfg.variant
         );
+    }
+}
+
+/// APD's targets train on the fast path (the presets' own configs, one instance, a few
+/// steps with a finite loss).
+#[test]
+fn apd_presets_train_on_the_fast_path() {
+    for name in ["apd-1layer", "apd-2layer", "spd-3layer"] {
+        let mut cfg = tmcc_model::presets::load(name).unwrap();
+        cfg.instances = 1;
+        cfg.batch_size = 256;
+        cfg.steps = 3;
+        let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
+        assert!(t.on_fast_path(), "{name}");
+        let log = t.run(None, |_, _| Ok(true)).unwrap();
+        let last = log.last().unwrap();
+        assert!(last.loss.iter().all(|l| l.is_finite()), "{name}: {last:?}");
     }
 }

@@ -1,4 +1,4 @@
-//! The gradient in hidden space (L2 loss, identity output; module documentation of
+//! The gradient in hidden space (one block, L2 loss, identity output; module documentation of
 //! [`super`]): `dh`, `dC` and `dc` from `B×H` and `H×H` products and sparse gathers,
 //! without `out` or `dout` ever existing.
 //!
@@ -26,7 +26,7 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
     ws: &mut Workspace<T, Bk>,
     loss_scale: T,
 ) -> Result<(), Error> {
-    let (bk, n, f, h, rows) = (&plan.bk, st.n, plan.f, plan.h, ws.rows);
+    let (bk, n, f, h, rows) = (&plan.bk, st.n, plan.f, plan.h(0), ws.rows);
     if ws.hs.is_none() {
         ws.hs = Some(HiddenTables::new(plan, rows, n)?);
     }
@@ -39,8 +39,9 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
     let (diag, r_mat) = (Mat::shared(f, f), Mat::packed(f, f));
     let diag_buf = plan.diag_imp.as_ref().expect("hidden-space gradient");
     let p = ws.hs.as_mut().expect("created above");
-    let (c_buf, c) = plan.c_operand(&st.params, &ws.w.a_t, &ws.w.c_mat);
-    let c_vec = plan.c_bias(&st.params, &ws.w.c_vec);
+    let b0 = &mut ws.blocks[0];
+    let (c_buf, c) = plan.c_operand(0, &st.params, &b0.a_t, &b0.c_mat);
+    let c_vec = plan.c_bias(0, &st.params, &b0.c_vec);
     // Ĉ = σ·diag(imp)·C, M = Cᵀ·Ĉ.
     let g = Gemm {
         alpha: sigma,
@@ -54,22 +55,22 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
         &mut p.c_t_c_hat,
     )?;
     // dh = h·M + 1·(Ĉᵀc)ᵀ + x·P − y·Ĉ.
-    bk.gemm(&product(n, bh, hh, bh), &ws.h, &p.c_t_c_hat, &mut ws.dh)?;
+    bk.gemm(&product(n, bh, hh, bh), &b0.h, &p.c_t_c_hat, &mut b0.dh)?;
     if let Some((cb, cv)) = c_vec {
         bk.gemm(&product(n, fh.t(), cv, h1), &p.c_hat, cb, &mut p.c_hat_t_c)?;
-        bk.add_bias(rows, h, &p.c_hat_t_c, h1.op.view, &mut ws.dh)?;
+        bk.add_bias(rows, h, &p.c_hat_t_c, h1.op.view, &mut b0.dh)?;
     }
     let add_rows = sparse(rows, fh, one);
     if let Some(r) = &st.resid {
         bk.gemm(&product(n, r_mat, fh, fh), r, &p.c_hat, &mut p.r_c_hat)?;
-        bk.sparse_gather(&add_rows, &ws.x, &p.r_c_hat, &mut ws.dh)?;
+        bk.sparse_gather(&add_rows, &ws.x, &p.r_c_hat, &mut b0.dh)?;
     }
-    bk.sparse_gather(&add_rows, &ws.neg_y, &p.c_hat, &mut ws.dh)?;
+    bk.sparse_gather(&add_rows, &ws.neg_y, &p.c_hat, &mut b0.dh)?;
     // dC = σ·diag(imp)·[C·hᵀh + c·(1ᵀh) + Rᵀ·(xᵀh) − yᵀh].
-    bk.gemm(&product(n, bh.t(), bh, hh), &ws.h, &ws.h, &mut p.h_t_h)?;
+    bk.gemm(&product(n, bh.t(), bh, hh), &b0.h, &b0.h, &mut p.h_t_h)?;
     bk.gemm(&product(n, c, hh, fh), c_buf, &p.h_t_h, &mut p.d_c_inner)?;
     if let Some((cb, cv)) = c_vec {
-        bk.col_sum(rows, h, &ws.h, &mut p.h_sum, h1.op.view)?;
+        bk.col_sum(rows, h, &b0.h, &mut p.h_sum, h1.op.view)?;
         let g = Gemm {
             beta: one,
             ..product(n, cv, Mat::packed(1, h), fh)
@@ -79,21 +80,21 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
     let scatter_rows = sparse(rows, fh, zero);
     if let Some(r) = &st.resid {
         bk.fill(&mut p.x_t_h, zero)?;
-        bk.sparse_scatter(&scatter_rows, &ws.x, &ws.h, &mut p.x_t_h)?;
+        bk.sparse_scatter(&scatter_rows, &ws.x, &b0.h, &mut p.x_t_h)?;
         let g = Gemm {
             beta: one,
             ..product(n, r_mat.t(), fh, fh)
         };
         bk.gemm(&g, r, &p.x_t_h, &mut p.d_c_inner)?;
     }
-    bk.sparse_scatter(&scatter_rows, &ws.neg_y, &ws.h, &mut p.d_c_inner)?;
-    match (plan.embedded, plan.off.w2) {
+    bk.sparse_scatter(&scatter_rows, &ws.neg_y, &b0.h, &mut p.d_c_inner)?;
+    match (plan.embedded, plan.off(0).w2) {
         (true, _) => {
             let g = Gemm {
                 alpha: sigma,
                 ..product(n, diag, fh, fh)
             };
-            bk.gemm(&g, diag_buf, &p.d_c_inner, &mut ws.g.d_c_mat)?;
+            bk.gemm(&g, diag_buf, &p.d_c_inner, &mut b0.d_c_mat)?;
         }
         (false, Some(off)) => {
             let g = Gemm {
@@ -106,7 +107,7 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
             // dW1 (H×F) = dCᵀ = innerᵀ·σ·diag(imp); the scatter of dpre adds to it.
             let g = Gemm {
                 alpha: sigma,
-                ..product(n, fh.t(), diag, plan.w1())
+                ..product(n, fh.t(), diag, plan.w1(0))
             };
             bk.gemm(&g, &p.d_c_inner, diag_buf, &mut st.grads)?;
         }
@@ -140,9 +141,9 @@ pub(super) fn gradient<T: Float, Bk: Backend<T>>(
             alpha: sigma,
             ..product(n, diag, f1, out)
         };
-        match plan.off.b2 {
+        match plan.off(0).b2 {
             Some(_) if plan.embedded => {
-                bk.gemm(&g(f1), diag_buf, &p.d_c_vec_inner, &mut ws.g.d_c_vec)?
+                bk.gemm(&g(f1), diag_buf, &p.d_c_vec_inner, &mut b0.d_c_vec)?
             }
             Some(off) => {
                 let out = plan.param(off, f, 1);

@@ -37,13 +37,38 @@
 //! [`FastModel::backward`] are the plain path. Both agree with the f64 gradient to ~1e-6
 //! in f32 (tests), at initialization and after training.
 //!
+//! ## Deeper models
+//!
+//! With `L` blocks, block `l` reads the stream `a_l = W_E x + Σ_{m<l} (W2_m h_m + b2_m)`.
+//! It lives in the span of `W_E`'s columns and of the earlier blocks' `W2_m`, so the
+//! block's pre-activation needs no `B×D` product either: one `F×H_l` table for the input,
+//! one `H_l×H_m` factor per earlier block and one bias ([`cross`]):
+//!
+//! ```text
+//! Aᵀ_l = W_Eᵀ W1_lᵀ  (F×H_l)     G_{l,m} = W1_l W2_m  (H_l×H_m)     β_l = Σ_{m<l} W1_l b2_m
+//! pre_l = x Aᵀ_l + Σ_{m<l} h_m G_{l,m}ᵀ + b1_l + β_l          h_l = act(pre_l)
+//! z = Σ_l (h_l C_lᵀ + c_l) + x R,  C_l = W_Eᵀ W2_l,  c_l = W_Eᵀ b2_l
+//! ```
+//!
+//! Backward, last block first: `dh_l = dz C_l + Σ_{m>l} dpre_m G_{m,l}`,
+//! `dpre_l = dh_l ⊙ act'(pre_l)`, then `dAᵀ_l = xᵀ dpre_l` (scatter), `dC_l = dzᵀ h_l`,
+//! `dG_{l,m} = dpre_lᵀ h_m`, `dβ_l = Σ_b dpre_l`; into the weights
+//! `dW1_l = dAᵀ_lᵀ W_Eᵀ + Σ_{m<l} (dG_{l,m} W2_mᵀ + dβ_l b2_mᵀ)` and
+//! `dW2_m = W_E dC_m + Σ_{l>m} W1_lᵀ dG_{l,m}` (tied: the transposes join `dW1_m`).
+//! Per step that is `Σ_l (4·F·D·H_l + 3·B·F·H_l) + Σ_{m<l} (3·D + 2·B)·H_l·H_m`
+//! multiply-adds and sparse gathers of `nnz·H_l`: the batch meets only `F`- and
+//! `H`-sized factors. (APD's 2-layer target, `F = 100, D = 1000, H_l = 25, B = 2048`:
+//! about 5.5e7, against about `B·D·(3F + 6·ΣH_l) ≈ 1.2e9` for the dense loop.)
+//!
 //! ## What the fast path covers
 //!
-//! One block with a ReLU hidden layer, identity or ReLU output, read-off loss space, any
-//! label coefficients (labels are formed on the host, per active cell). Anything else —
-//! `n_layers > 1`, GELU, residual-space loss — is computed by the dense reference path
-//! ([`crate::reference`]) only; [`no_fast_path`] says which option is missing and a
-//! [`FastModel`] refuses it with that line.
+//! Any depth, ReLU or GELU hidden layers (GELU elementwise on the host: [`act`]), identity,
+//! ReLU or GELU output, read-off loss space, any label coefficients (labels are formed on
+//! the host, per active cell), biases and tied weights. The hidden-space gradient takes
+//! one-block models with the L2 loss and an identity output; the others take the plain
+//! forward and backward passes. The residual-space loss is computed by the dense reference
+//! path ([`crate::reference`]) only; [`no_fast_path`] says so and a [`FastModel`] refuses
+//! it with that line.
 //!
 //! ## The plan and the instance states
 //!
@@ -61,17 +86,22 @@
 //!
 //! ## Files
 //!
-//! Each block's forward and backward sit side by side: [`embedding`] (the products with
-//! `W_E`), [`hidden`] (gather, bias, ReLU), [`output`] (output layer and loss);
+//! Each stage's forward and backward sit side by side: [`embedding`] (the products with
+//! `W_E`), [`cross`] (the factors between blocks), [`hidden`] (gather, cross products,
+//! bias, activation), [`output`] (output layer and loss), [`act`] (the activations);
 //! [`hidden_space`] is the fused L2 gradient, [`step`] chains them into a training step;
-//! [`products`] names the batched products, [`workspace`] holds the activations.
+//! [`products`] names the batched products, [`workspace`] holds the activations and
+//! [`shape`] their sizes.
 
+mod act;
+mod cross;
 mod embedding;
 mod hidden;
 mod hidden_space;
 mod output;
 mod plan;
 mod products;
+mod shape;
 mod step;
 mod workspace;
 
@@ -84,7 +114,8 @@ use tmcc_kernels::Backend;
 
 use plan::InstanceState;
 pub use plan::Plan;
-pub use workspace::{Workspace, WorkspacePool, WorkspaceShape};
+pub use shape::WorkspaceShape;
+pub use workspace::{Workspace, WorkspacePool};
 
 use crate::batch::HostBatch;
 use crate::model::{Float, Model};
@@ -92,14 +123,8 @@ use crate::Error;
 
 /// Why `cfg` has no fast path yet (one line), or `None` when it has one.
 pub fn no_fast_path(cfg: &crate::Config) -> Option<String> {
-    use crate::config::{Act, LossSpace, OutAct};
-    let missing = if cfg.n_layers != 1 {
-        format!("n_layers = {}", cfg.n_layers)
-    } else if cfg.act != Act::Relu {
-        format!("act = {}", cfg.act.name())
-    } else if cfg.out_act == OutAct::Gelu {
-        "out_act = gelu".to_string()
-    } else if cfg.loss_space != LossSpace::Readoff {
+    use crate::config::LossSpace;
+    let missing = if cfg.loss_space != LossSpace::Readoff {
         "loss_space = resid".to_string()
     } else {
         return None;
@@ -217,8 +242,8 @@ impl<T: Float, Bk: Backend<T>> FastModel<T, Bk> {
 
     /// The final output buffer (after the output activation): `K×B×F`.
     pub fn output<'a>(&self, ws: &'a Workspace<T, Bk>) -> &'a Bk::Buf {
-        if self.plan.out_relu {
-            &ws.out_relu
+        if self.plan.out_act.is_some() {
+            &ws.out
         } else {
             &ws.z
         }

@@ -1,8 +1,9 @@
 //! What a [`FastModel`](super::FastModel) keeps fixed for its whole life (the plan) and
 //! what changes with every step (one [`InstanceState`] per group of instances).
 //!
-//! The plan: dimensions, where each parameter tensor sits in an instance's flat buffer,
-//! the task's loss and importance, and the constant tables of the hidden-space gradient.
+//! The plan: dimensions, where each block's parameter tensors sit in an instance's flat
+//! buffer ([`BlockPlan`]), the activations, the task's loss and importance, and the
+//! constant tables of the hidden-space gradient.
 //! An instance state: parameters, gradients, Adam moments and the fixed `W_E` (`D×F`)
 //! and residual table `R` (`F×F`) of instances `first .. first + n`, in buffers of their
 //! own. The CPU keeps one instance per state (states train side by side on rayon's
@@ -11,7 +12,7 @@
 use tmcc_kernels::{Backend, LossKind, View};
 
 use super::products::Mat;
-use crate::config::OutAct;
+use crate::act::Act;
 use crate::layout::{Layout, Param};
 use crate::model::{Float, Model};
 use crate::task::Task;
@@ -26,27 +27,35 @@ pub(super) struct Offsets {
     pub b2: Option<usize>,
 }
 
+/// One residual block `l` of the plan: its width `H_l`, its tensors' offsets and, without
+/// an embedding, `I_{H_l}` (`Aᵀ_l = W1_lᵀ` and `dW1_l = dAᵀ_lᵀ` are products with it, so
+/// that the gather and scatter of `x` run over contiguous rows of `Aᵀ_l`).
+pub(super) struct BlockPlan<B> {
+    pub h: usize,
+    pub off: Offsets,
+    pub eye: Option<B>,
+}
+
 /// The fixed part of a fast model.
 pub struct Plan<T: Float, Bk: Backend<T>> {
     pub bk: Bk,
-    /// Instances `K`, features `F`, hidden `H`, input width `D`, parameters per instance.
+    /// Instances `K`, features `F`, input width `D`, parameters per instance.
     pub k: usize,
     pub f: usize,
-    pub h: usize,
     pub d: usize,
     pub p_len: usize,
-    pub(super) off: Offsets,
+    /// The residual blocks, in order (`L ≥ 1`).
+    pub(super) blocks: Vec<BlockPlan<Bk::Buf>>,
     pub(super) embedded: bool,
-    pub(super) out_relu: bool,
+    /// The hidden activation and the output activation (`None`: identity).
+    pub(super) act: Act,
+    pub(super) out_act: Option<Act>,
     pub(super) task: Task,
     pub(super) loss: LossKind,
     /// `imp` (`F`), shared by all instances.
     pub(super) importance: Bk::Buf,
     /// `diag(imp)` (`F×F`), when the hidden-space gradient applies.
     pub(super) diag_imp: Option<Bk::Buf>,
-    /// `I_H` (`H×H`) without an embedding: `Aᵀ = W1ᵀ` and `dW1 = dAᵀᵀ` are products with
-    /// it, so that the gather and scatter of `x` run over contiguous rows of `Aᵀ`.
-    pub(super) eye_h: Option<Bk::Buf>,
     /// Instances per state (the last state may hold fewer).
     pub(super) per_state: usize,
     /// Whether each state keeps its gradients; otherwise a training step borrows its
@@ -69,6 +78,11 @@ pub(super) struct InstanceState<B> {
     pub resid: Option<B>,
 }
 
+/// Whether `cfg` trains through hidden space: one block, L2 loss, identity output.
+pub(super) fn hidden_space_applies(cfg: &crate::Config) -> bool {
+    cfg.n_layers == 1 && cfg.loss == crate::config::LossName::L2 && cfg.out_activation().is_none()
+}
+
 impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
     pub(super) fn new(
         bk: Bk,
@@ -80,13 +94,14 @@ impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
         if let Some(why) = super::no_fast_path(cfg) {
             return Err(Error::State(why));
         }
-        let (k, f, h) = (cfg.instances, cfg.n_feat, cfg.n_hidden);
+        let (k, f) = (cfg.instances, cfg.n_feat);
         let layout: &Layout = &model.layout;
         let task = cfg.task();
         let loss = task.loss_kind();
         let importance: Vec<T> = task.importance_as();
-        let out_relu = cfg.out_act == OutAct::Relu;
-        let diag_imp = if loss == LossKind::L2 && !out_relu {
+        let out_act = cfg.out_activation();
+        let widths = cfg.widths();
+        let diag_imp = if hidden_space_applies(cfg) {
             let mut diag = vec![T::zero(); f * f];
             for (i, &w) in importance.iter().enumerate() {
                 diag[i * f + i] = w;
@@ -95,35 +110,39 @@ impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
         } else {
             None
         };
-        let eye_h = if model.embed.is_none() {
-            let mut eye = vec![T::zero(); h * h];
-            for i in 0..h {
-                eye[i * h + i] = T::one();
-            }
-            Some(bk.upload(&eye)?)
-        } else {
-            None
-        };
-        let slot = |p: Param| layout.get(p).map(|s| s.offset);
-        Ok(Self {
-            k,
-            f,
-            h,
-            d: cfg.d_in(),
-            p_len: layout.len,
-            off: Offsets {
-                w1: layout.offset(Param::W1),
+        let mut blocks = Vec::with_capacity(widths.len());
+        for (l, &h) in widths.iter().enumerate() {
+            let eye = if model.embed.is_none() {
+                let mut eye = vec![T::zero(); h * h];
+                for i in 0..h {
+                    eye[i * h + i] = T::one();
+                }
+                Some(bk.upload(&eye)?)
+            } else {
+                None
+            };
+            let slot = |p: Param| layout.get_in(l, p).map(|s| s.offset);
+            let off = Offsets {
+                w1: slot(Param::W1).expect("every block has W1"),
                 b1: slot(Param::B1),
                 w2: slot(Param::W2),
                 b2: slot(Param::B2),
-            },
+            };
+            blocks.push(BlockPlan { h, off, eye });
+        }
+        Ok(Self {
+            k,
+            f,
+            d: cfg.d_in(),
+            p_len: layout.len,
+            blocks,
             embedded: model.embed.is_some(),
-            out_relu,
+            act: cfg.act,
+            out_act,
             task,
             loss,
             importance: bk.upload(&importance)?,
             diag_imp,
-            eye_h,
             per_state: per_state.clamp(1, k.max(1)),
             keep_grads,
             bk,
@@ -164,10 +183,20 @@ impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
         })
     }
 
-    /// Whether training takes the gradient through hidden space (L2 loss, identity
-    /// output; see the module documentation of [`super`]).
+    /// Whether training takes the gradient through hidden space (one block, L2 loss,
+    /// identity output; see the module documentation of [`super`]).
     pub fn hidden_space_gradient(&self) -> bool {
         self.diag_imp.is_some()
+    }
+
+    /// The width `H_l` of block `l`.
+    pub(super) fn h(&self, l: usize) -> usize {
+        self.blocks[l].h
+    }
+
+    /// Block `l`'s tensor offsets.
+    pub(super) fn off(&self, l: usize) -> Offsets {
+        self.blocks[l].off
     }
 
     /// A parameter tensor at `offset` as a `rows×cols` matrix, one block per instance.
@@ -180,37 +209,47 @@ impl<T: Float, Bk: Backend<T>> Plan<T, Bk> {
         View::new(offset, self.p_len)
     }
 
-    /// `W1` (`H×D`).
-    pub(super) fn w1(&self) -> Mat {
-        self.param(self.off.w1, self.h, self.d)
+    /// Block `l`'s `W1_l` (`H_l×D`).
+    pub(super) fn w1(&self, l: usize) -> Mat {
+        self.param(self.off(l).w1, self.h(l), self.d)
     }
 
-    /// `C` (`F×H`), the matrix that takes `h` to the output in feature space, and its
-    /// buffer: `W_EᵀW2` (or `Aᵀ` when tied) with an embedding, else `W2` (`D×H = F×H`),
-    /// or `W1ᵀ` when tied. `a_t` and `c_mat` are the workspace's products.
+    /// Block `l`'s `W2_l` (`D×H_l`) and its buffer: the parameter, or `W1_lᵀ` when tied.
+    pub(super) fn w2(&self, l: usize) -> Mat {
+        match self.off(l).w2 {
+            Some(off) => self.param(off, self.d, self.h(l)),
+            None => self.w1(l).t(),
+        }
+    }
+
+    /// `C_l` (`F×H_l`), the matrix that takes `h_l` to the output in feature space, and its
+    /// buffer: `W_EᵀW2_l` (or `Aᵀ_l` when tied) with an embedding, else `W2_l`
+    /// (`D×H_l = F×H_l`), or `W1_lᵀ` when tied. `a_t` and `c_mat` are block `l`'s
+    /// workspace products.
     pub(super) fn c_operand<'a>(
         &self,
+        l: usize,
         params: &'a Bk::Buf,
         a_t: &'a Bk::Buf,
         c_mat: &'a Bk::Buf,
     ) -> (&'a Bk::Buf, Mat) {
-        let fh = Mat::packed(self.f, self.h);
-        match (self.embedded, self.off.w2) {
+        let fh = Mat::packed(self.f, self.h(l));
+        match (self.embedded, self.off(l).w2) {
             (true, Some(_)) => (c_mat, fh),
             (true, None) => (a_t, fh),
-            (false, Some(off)) => (params, self.param(off, self.f, self.h)),
-            (false, None) => (params, self.w1().t()),
+            (false, _) => (params, self.w2(l)),
         }
     }
 
-    /// `c` (`F`), the output bias in feature space, and its buffer: `W_Eᵀb2` (the
-    /// workspace's `c_vec`) with an embedding, else `b2`; `None` without `b2`.
+    /// `c_l` (`F`), block `l`'s output bias in feature space, and its buffer: `W_Eᵀb2_l`
+    /// (the workspace's `c_vec`) with an embedding, else `b2_l`; `None` without `b2`.
     pub(super) fn c_bias<'a>(
         &self,
+        l: usize,
         params: &'a Bk::Buf,
         c_vec: &'a Bk::Buf,
     ) -> Option<(&'a Bk::Buf, Mat)> {
-        match (self.embedded, self.off.b2) {
+        match (self.embedded, self.off(l).b2) {
             (true, Some(_)) => Some((c_vec, Mat::packed(self.f, 1))),
             (false, Some(off)) => Some((params, self.param(off, self.f, 1))),
             _ => None,

@@ -9,12 +9,13 @@ use tmcc_kernels::{AdamSpec, Backend};
 
 use super::plan::{InstanceState, Plan};
 use super::workspace::{Workspace, WorkspacePool};
-use super::{embedding, hidden, hidden_space, output, FastModel};
+use super::{cross, embedding, hidden, hidden_space, output, FastModel};
 use crate::batch::HostBatch;
 use crate::model::Float;
 use crate::Error;
 
-/// The plain forward pass of the loaded batch: weight products, `h`, output and loss.
+/// The plain forward pass of the loaded batch: weight products, every block's `h_l`,
+/// output and loss.
 pub(super) fn forward<T: Float, Bk: Backend<T>>(
     plan: &Plan<T, Bk>,
     st: &InstanceState<Bk::Buf>,
@@ -23,6 +24,7 @@ pub(super) fn forward<T: Float, Bk: Backend<T>>(
     with_grad: bool,
 ) -> Result<(), Error> {
     embedding::forward(plan, st, ws)?;
+    cross::forward(plan, st, ws)?;
     hidden::forward(plan, st, ws)?;
     output::forward(plan, st, ws, loss_scale, with_grad)
 }
@@ -36,7 +38,8 @@ pub(super) fn backward<T: Float, Bk: Backend<T>>(
 ) -> Result<(), Error> {
     output::backward(plan, st, ws)?;
     hidden::backward(plan, st, ws)?;
-    embedding::backward(plan, st, ws)
+    embedding::backward(plan, st, ws)?;
+    cross::backward(plan, st, ws)
 }
 
 /// The gradient of the state on its part of `batch` (all `K` instances), into the

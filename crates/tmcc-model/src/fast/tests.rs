@@ -153,9 +153,15 @@ fn hidden_space_gradient_is_accurate_in_f32_at_the_seed_setting() {
 /// state of all instances.
 #[test]
 fn states_do_not_change_the_result() {
-    for variant in [Variant::EmbRes, Variant::Mix, Variant::Mlp] {
+    for (variant, n_layers) in [
+        (Variant::EmbRes, 1),
+        (Variant::Mix, 1),
+        (Variant::Mlp, 1),
+        (Variant::EmbRes, 3),
+    ] {
         let cfg = Config {
             variant,
+            n_layers,
             n_feat: 12,
             n_hidden: 5,
             d_emb: 30,
@@ -163,6 +169,12 @@ fn states_do_not_change_the_result() {
             batch_size: 16,
             instances: 5,
             bias1: true,
+            bias2: n_layers > 1,
+            act: if n_layers > 1 {
+                crate::act::Act::Gelu
+            } else {
+                crate::act::Act::Relu
+            },
             ..Config::default()
         };
         let m = Model::<f32>::new(&cfg).unwrap();

@@ -14,24 +14,36 @@ use crate::batch::HostBatch;
 use crate::model::Float;
 use crate::Error;
 
-/// The weight products of the forward pass (module documentation of [`super`]).
-pub(super) struct Feature<B> {
-    /// `Aᵀ = W_EᵀW1ᵀ`, or `W1ᵀ` without an embedding: `F×H`.
+/// The buffers of one residual block `l` of width `H_l` (module documentation of
+/// [`super`]).
+pub(super) struct BlockBufs<B> {
+    /// `h_l = act(pre_l)`: `B×H_l`.
+    pub h: B,
+    /// `pre_l` in the forward pass, then `dh_l` and `dpre_l`: `B×H_l`.
+    pub dh: B,
+    /// `pre_l` kept for the backward pass (GELU only; with ReLU `h_l > 0` exactly where
+    /// `pre_l > 0`): `B×H_l`.
+    pub pre: B,
+    /// `Aᵀ_l = W_EᵀW1_lᵀ`, or `W1_lᵀ` without an embedding: `F×H_l`.
     pub a_t: B,
-    /// `C = W_EᵀW2`: `F×H` (embedding variants with an untied `W2`).
+    /// `C_l = W_EᵀW2_l`: `F×H_l` (embedding variants).
     pub c_mat: B,
-    /// `c = W_Eᵀb2`: `F` (embedding variants with `b2`).
+    /// `c_l = W_Eᵀb2_l`: `F` (embedding variants).
     pub c_vec: B,
-}
-
-/// Their gradients.
-pub(super) struct Grad<B> {
-    /// `dAᵀ = xᵀ·dpre`: `F×H`.
+    /// `dAᵀ_l = xᵀ·dpre_l`: `F×H_l`.
     pub d_a_t: B,
-    /// `dC`: `F×H` (embedding variants).
+    /// `dC_l`: `F×H_l` (embedding variants).
     pub d_c_mat: B,
-    /// `dc`: `F` (embedding variants).
+    /// `dc_l`: `F` (embedding variants).
     pub d_c_vec: B,
+    /// `G_{l,m} = W1_l W2_m` for every earlier block `m < l`: `H_l×H_m` each.
+    pub g: Vec<B>,
+    /// Their gradients `dG_{l,m} = dpre_lᵀ h_m`.
+    pub d_g: Vec<B>,
+    /// `β_l = Σ_{m<l} W1_l b2_m` and its gradient `Σ_b dpre_l`: `H_l` each (blocks
+    /// `l ≥ 1` with `b2`).
+    pub beta: B,
+    pub d_beta: B,
 }
 
 /// The tables of the hidden-space gradient (module documentation of [`super`]).
@@ -73,24 +85,19 @@ pub struct Workspace<T: Float, Bk: Backend<T>> {
     pub y: Csr<Bk::Idx, Bk::Buf>,
     /// The negated labels `−y` at the cells of `x` (hidden-space gradient only).
     pub neg_y: Csr<Bk::Idx, Bk::Buf>,
-    /// `h = ReLU(pre)`: `B×H`; `pre` itself only passes through `dh` (`h > 0` exactly
-    /// where `pre > 0`).
-    pub h: Bk::Buf,
+    /// The blocks' activations and products, in order.
+    pub(super) blocks: Vec<BlockBufs<Bk::Buf>>,
     /// `z`, the output before the output activation: `B×F`.
     pub z: Bk::Buf,
-    /// `ReLU(z)` with a ReLU output activation: `B×F` (empty with identity).
-    pub out_relu: Bk::Buf,
+    /// `out_act(z)` with an output activation: `B×F` (empty with identity).
+    pub out: Bk::Buf,
     /// `∂L/∂out`, then `∂L/∂z`: `B×F`.
     pub dout: Bk::Buf,
-    /// `pre` in the forward pass, then `dh` and `dpre`: `B×H`.
-    pub dh: Bk::Buf,
     /// Per-sample losses: `B`.
     pub row_loss: Bk::Buf,
     /// The state's gradients during a training step, when the state does not keep them:
     /// `P` per instance.
     pub(super) grads: Bk::Buf,
-    pub(super) w: Feature<Bk::Buf>,
-    pub(super) g: Grad<Bk::Buf>,
     pub(super) hs: Option<HiddenTables<Bk::Buf>>,
     /// Host staging of the state's CSR offsets (rebased to 0) and label values.
     host_ptr: Vec<u32>,
@@ -107,7 +114,7 @@ impl<T: Float, Bk: Backend<T>> Workspace<T, Bk> {
         instances: usize,
         training: bool,
     ) -> Result<Self, Error> {
-        let (n, bk, f, h) = (instances, &plan.bk, plan.f, plan.h);
+        let (n, bk, f) = (instances, &plan.bk, plan.f);
         let csr = || -> Result<Csr<Bk::Idx, Bk::Buf>, Error> {
             Ok(Csr {
                 instances: n,
@@ -126,6 +133,32 @@ impl<T: Float, Bk: Backend<T>> Workspace<T, Bk> {
             None
         };
         let emb = |len: usize| z(if plan.embedded { len } else { 0 });
+        let gelu = plan.act == crate::act::Act::Gelu;
+        let has_b2 = plan.off(0).b2.is_some();
+        let mut blocks = Vec::with_capacity(plan.blocks.len());
+        for (l, bp) in plan.blocks.iter().enumerate() {
+            let h = bp.h;
+            let earlier = &plan.blocks[..l];
+            let cross = || -> Result<Vec<Bk::Buf>, tmcc_kernels::KernelError> {
+                earlier.iter().map(|m| z(h * m.h)).collect()
+            };
+            let beta = || z(if l > 0 && has_b2 { h } else { 0 });
+            blocks.push(BlockBufs {
+                h: z(rows * h)?,
+                dh: z(rows * h)?,
+                pre: z(if gelu { rows * h } else { 0 })?,
+                a_t: z(f * h)?,
+                c_mat: emb(f * h)?,
+                c_vec: emb(f)?,
+                d_a_t: z(f * h)?,
+                d_c_mat: emb(f * h)?,
+                d_c_vec: emb(f)?,
+                g: cross()?,
+                d_g: cross()?,
+                beta: beta()?,
+                d_beta: beta()?,
+            });
+        }
         Ok(Self {
             rows,
             first,
@@ -133,27 +166,16 @@ impl<T: Float, Bk: Backend<T>> Workspace<T, Bk> {
             x: csr()?,
             y: csr()?,
             neg_y: csr()?,
-            h: z(rows * h)?,
+            blocks,
             z: z(rows * f)?,
-            out_relu: z(if plan.out_relu { rows * f } else { 0 })?,
+            out: z(if plan.out_act.is_some() { rows * f } else { 0 })?,
             dout: z(rows * f)?,
-            dh: z(rows * h)?,
             row_loss: z(rows)?,
             grads: z(if training && !plan.keep_grads {
                 plan.p_len
             } else {
                 0
             })?,
-            w: Feature {
-                a_t: z(f * h)?,
-                c_mat: emb(f * h)?,
-                c_vec: emb(f)?,
-            },
-            g: Grad {
-                d_a_t: z(f * h)?,
-                d_c_mat: emb(f * h)?,
-                d_c_vec: emb(f)?,
-            },
             hs,
             host_ptr: Vec::new(),
             host_labels: Vec::new(),
@@ -227,7 +249,7 @@ impl<B> HiddenTables<B> {
         rows: usize,
         n: usize,
     ) -> Result<Self, Error> {
-        let (bk, f, h) = (&plan.bk, plan.f, plan.h);
+        let (bk, f, h) = (&plan.bk, plan.f, plan.h(0));
         let z = |len: usize| bk.zeros(n * len);
         Ok(Self {
             c_hat: z(f * h)?,
@@ -242,61 +264,6 @@ impl<B> HiddenTables<B> {
             c_hat_t_c: z(h)?,
             ones: bk.upload(&vec![T::one(); (n * rows).max(1)])?,
         })
-    }
-}
-
-/// What sets the sizes of a [`Workspace`]: the plan's dimensions and flags. The memory
-/// estimate ([`crate::memory`]) counts workspaces with it before any exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkspaceShape {
-    /// Features `F`, hidden `H`, parameters per instance `P`.
-    pub f: usize,
-    pub h: usize,
-    pub p_len: usize,
-    pub embedded: bool,
-    pub out_relu: bool,
-    pub hidden_space: bool,
-    pub keep_grads: bool,
-}
-
-impl WorkspaceShape {
-    /// The shape a trainer's plan gives `cfg` (gradients live in the workspaces) with
-    /// `p_len` parameters per instance.
-    pub fn of(cfg: &crate::Config, p_len: usize) -> Self {
-        use crate::config::{LossName, OutAct};
-        Self {
-            f: cfg.n_feat,
-            h: cfg.n_hidden,
-            p_len,
-            embedded: cfg.variant.has_embedding(),
-            out_relu: cfg.out_act == OutAct::Relu,
-            hidden_space: cfg.loss == LossName::L2 && cfg.out_act == OutAct::Identity,
-            keep_grads: false,
-        }
-    }
-
-    /// Elements (4 bytes each: values and indices) of a workspace of `n` instances and
-    /// `rows` rows holding a batch of `nnz` non-zeros, as [`Workspace::new`] and
-    /// [`Workspace::load`] allocate them.
-    pub fn elements(&self, rows: usize, n: usize, training: bool, nnz: usize) -> usize {
-        let (f, h, nr) = (self.f, self.h, n * rows);
-        let emb = |len: usize| if self.embedded { len } else { 0 };
-        let hidden_space = training && self.hidden_space;
-        // x, y and −y (hidden space): offsets, and a column and a value per non-zero
-        let csr = 3 * (nr + 1) + 2 * nnz * if hidden_space { 3 } else { 2 };
-        let activations = nr * (2 * h + 2 * f + 1) + if self.out_relu { nr * f } else { 0 };
-        let grads = if training && !self.keep_grads {
-            n * self.p_len
-        } else {
-            0
-        };
-        let products = 2 * n * (f * h + emb(f * h + f));
-        let tables = if hidden_space {
-            n * (4 * f * h + 2 * h * h + 2 * h + 2 * f) + nr.max(1)
-        } else {
-            0
-        };
-        csr + activations + grads + products + tables
     }
 }
 
@@ -339,114 +306,5 @@ impl<T: Float, Bk: Backend<T>> WorkspacePool<T, Bk> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::batch::Sampler;
-    use crate::init::{rng, Stream};
-    use crate::{Config, Model};
-    use tmcc_kernels::cpu::Cpu;
-
-    fn allocated(ws: &Workspace<f32, Cpu>) -> usize {
-        let csr = |c: &Csr<Vec<u32>, Vec<f32>>| c.row_ptr.len() + c.col.len() + c.val.len();
-        let tables = ws.hs.as_ref().map_or(0, |t| {
-            [
-                &t.c_hat,
-                &t.c_t_c_hat,
-                &t.r_c_hat,
-                &t.h_t_h,
-                &t.d_c_inner,
-                &t.x_t_h,
-            ]
-            .iter()
-            .chain([&t.h_sum, &t.x_sum, &t.d_c_vec_inner, &t.c_hat_t_c, &t.ones].iter())
-            .map(|b| b.len())
-            .sum()
-        });
-        csr(&ws.x)
-            + csr(&ws.y)
-            + csr(&ws.neg_y)
-            + [
-                &ws.h,
-                &ws.z,
-                &ws.out_relu,
-                &ws.dout,
-                &ws.dh,
-                &ws.row_loss,
-                &ws.grads,
-            ]
-            .iter()
-            .map(|b| b.len())
-            .sum::<usize>()
-            + [
-                &ws.w.a_t,
-                &ws.w.c_mat,
-                &ws.w.c_vec,
-                &ws.g.d_a_t,
-                &ws.g.d_c_mat,
-                &ws.g.d_c_vec,
-            ]
-            .iter()
-            .map(|b| b.len())
-            .sum::<usize>()
-            + tables
-    }
-
-    /// The declared sizes are what a workspace allocates, for every variant, with and
-    /// without training, after a batch is loaded.
-    #[test]
-    fn declared_sizes_match_the_buffers() {
-        for (variant, relu) in [
-            ("emb_res", false),
-            ("mlp", true),
-            ("mix", false),
-            ("emb_mlp", true),
-        ] {
-            let mut cfg = Config {
-                n_feat: 9,
-                n_hidden: 4,
-                d_emb: 12,
-                p: 0.3,
-                instances: 3,
-                bias2: true,
-                ..Config::default()
-            };
-            cfg.set_str("variant", variant).unwrap();
-            if relu {
-                cfg.set_str("out_act", "relu").unwrap();
-            }
-            let model = Model::<f32>::new(&cfg).unwrap();
-            let fast = super::super::FastModel::new_in_states(Cpu, &model, 3, false).unwrap();
-            let shape = WorkspaceShape::of(&cfg, model.layout.len);
-            assert_eq!(shape.hidden_space, fast.plan.hidden_space_gradient());
-            assert_eq!(shape.embedded, fast.plan.embedded);
-            let rows = 7;
-            let mut sampler = Sampler::<f32>::new(
-                (0..3).map(|k| rng(k, Stream::Data)).collect(),
-                vec![cfg.p; 3],
-            );
-            let mut batch = HostBatch::default();
-            sampler.sample(rows, cfg.n_feat, &mut batch);
-            for training in [false, true] {
-                let mut ws = Workspace::new(&fast.plan, rows, 0, 3, training).unwrap();
-                assert_eq!(
-                    allocated(&ws),
-                    shape.elements(rows, 3, training, 0),
-                    "{variant}"
-                );
-                ws.load(&fast.plan, &batch, training && shape.hidden_space)
-                    .unwrap();
-                let nnz = batch.col.len();
-                assert!(nnz > 0);
-                assert_eq!(
-                    allocated(&ws),
-                    shape.elements(rows, 3, training, nnz),
-                    "{variant}"
-                );
-            }
-        }
     }
 }
