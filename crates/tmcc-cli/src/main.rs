@@ -15,10 +15,12 @@ mod config_args;
 mod device_arg;
 mod eval;
 mod merge;
+mod one_hot;
 mod plot;
 mod presets;
 mod reproduce;
 mod response;
+mod snr;
 mod sweep;
 mod train;
 mod transplant;
@@ -54,6 +56,10 @@ enum Command {
     Transplant(transplant::Args),
     /// Classify every feature's input–output response as computed, zero or partial.
     Response(response::Args),
+    /// APD's one-hot output out_i at x = e_i, split into the residual path and each block.
+    OneHot(one_hot::Args),
+    /// APD's signal-to-noise ratio of single features and of pairs at (1, 1) and (1, −1).
+    Snr(snr::Args),
     /// Reproduce every claim of the seed and the follow-up paper: REPORT.md, claims.json, figures.
     Reproduce(reproduce::Args),
 }
@@ -86,6 +92,8 @@ fn main() {
         Command::Presets(a) => presets::run(a),
         Command::Transplant(a) => transplant::run(a),
         Command::Response(a) => response::run(a),
+        Command::OneHot(a) => one_hot::run(a),
+        Command::Snr(a) => snr::run(a),
         Command::Reproduce(a) => reproduce::run(a),
     };
     match result {

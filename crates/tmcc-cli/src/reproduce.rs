@@ -31,9 +31,10 @@ pub struct Args {
     /// the run (`cargo xtask reproduce` passes its own).
     #[arg(long, hide = true, default_value = "tmcc reproduce")]
     command: String,
-    /// Run only one part: `seed-claims` (claims 1–4) or `follow-up` (P1–P5); the report
-    /// then holds only that part (for measuring one part; not a complete report).
-    #[arg(long, hide = true, value_parser = ["seed-claims", "follow-up"])]
+    /// Run only one part: `seed-claims` (claims 1–4), `follow-up` (P1–P5) or `apd` (APD's
+    /// targets, A1–A5); the report then holds only that part (for measuring one part; not
+    /// a complete report).
+    #[arg(long, hide = true, value_parser = ["seed-claims", "follow-up", "apd"])]
     only: Option<String>,
 }
 
@@ -63,7 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     });
     let only = args.only.as_deref().map(|s| match s {
         "seed-claims" => Section::SeedClaims,
-        _ => Section::FollowUp,
+        "follow-up" => Section::FollowUp,
+        _ => Section::Apd,
     });
     let command = format!(
         "{}{}{}{}",

@@ -1,8 +1,9 @@
 //! `tmcc response CHECKPOINT`: classify every feature of every instance by its input–output
 //! response (`tmcc_lab::response`, on `--device`). For `x = v·e_i` on `--points` values of
-//! `v ∈ [-1, 1]`, `resid = out_i − r·v` (`r` = 0 without a residual stream) and
-//! `ρ = RMS_v ReLU(v)`: *computed* if `RMS(resid − ReLU(v))/ρ ≤ 0.2`, else *zero* if
-//! `RMS(resid)/ρ ≤ 0.2`, else *partial* (`tmcc_model::eval`). Output: counts per instance
+//! `v ∈ [-1, 1]`, `resid = out_i − r·v` (`r` = 0 without a residual stream), the target
+//! `t_i = act(c_i·v)` (the model's activation and label coefficient) and `ρ = RMS_v t_i`:
+//! *computed* if `RMS(resid − t_i)/ρ ≤ 0.2`, else *zero* if `RMS(resid)/ρ ≤ 0.2`, else
+//! *partial* (`tmcc_model::eval`). Output: counts per instance
 //! (default), one CSV row per feature (`--csv`), or JSON with both (`--json`).
 
 use std::path::PathBuf;

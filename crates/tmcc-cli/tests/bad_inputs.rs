@@ -453,6 +453,14 @@ fn bad_inputs_across_every_command_fail_in_one_line_and_change_nothing() {
         case(&["response", gc, "--points", "0"], "--points"),
         case(&["response", gc, "--json", "--csv"], "--csv"),
         case(&["response", s(&layout)], "layout"),
+        // one-hot and snr
+        case(&["one-hot", s(&tmp.path("nonexistent"))], "No such file"),
+        case(&["one-hot", gc, "--feature", "8"], "--feature"),
+        case(&["one-hot", gc, "--feature", "-1"], "'-1'"),
+        case(&["one-hot", s(&layout)], "layout"),
+        case(&["snr", s(&tmp.path("nonexistent"))], "No such file"),
+        case(&["snr", s(&layout)], "layout"),
+        case(&["snr", gc, "--csv"], "--csv"),
         // reproduce, and no command at all
         case(&["reproduce", "--device", "tpu"], "auto, cpu, cuda"),
         case(&["frobnicate"], "frobnicate"),

@@ -1,4 +1,5 @@
-//! `tmcc plot`, `tmcc transplant` and `tmcc response` on tiny runs and sweeps.
+//! `tmcc plot`, `tmcc transplant`, `tmcc response`, `tmcc one-hot` and `tmcc snr` on tiny
+//! runs and sweeps.
 
 mod common;
 
@@ -231,4 +232,55 @@ fn response_reports_counts_and_per_feature_classes() {
     assert!(table.contains("instance,seed,p,computed,zero,partial") && table.contains("0.2"));
     let e = one_line_error(&tmcc(&["response", s(&run), "--points", "2"]));
     assert!(e.contains("--points"), "{e}");
+}
+
+/// On a 2-block model: one CSV row per instance and feature whose skip and block shares
+/// add up to the output (identity output), `--feature` keeps one; `tmcc snr` gives one row
+/// per instance and input setting.
+#[test]
+fn one_hot_and_snr_on_a_deep_model() {
+    let tmp = Scratch::new("one-hot");
+    let run = tmp.path("deep");
+    train_tiny(
+        &run,
+        &[
+            "--instances",
+            "2",
+            "--set",
+            "steps=20",
+            "--set",
+            "n_layers=2",
+            "--set",
+            "d_mlp=[3, 2]",
+        ],
+    );
+    let csv = stdout(ok(&tmcc(&["one-hot", s(&run)]))).clone();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "instance,feature,out,label,skip,block0,block1");
+    assert_eq!(lines.len(), 1 + 2 * 8);
+    for l in &lines[1..] {
+        let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+        assert!((v[4] + v[5] + v[6] - v[2]).abs() < 1e-4, "{l}");
+    }
+    let one = stdout(ok(&tmcc(&["one-hot", s(&run), "--feature", "3"]))).clone();
+    assert_eq!(one.lines().count(), 3, "{one}");
+    assert!(one
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').nth(1) == Some("3")));
+    let json: Value =
+        serde_json::from_str(&stdout(ok(&tmcc(&["one-hot", s(&run), "--json"])))).unwrap();
+    assert_eq!(json["n_layers"], 2);
+    assert_eq!(
+        json["instances"][1]["features"].as_array().unwrap().len(),
+        8
+    );
+    let snr = stdout(ok(&tmcc(&["snr", s(&run)]))).clone();
+    let rows: Vec<&str> = snr.lines().collect();
+    assert_eq!(rows[0], "instance,input,count,mean,min,q05,median");
+    assert_eq!(rows.len(), 1 + 2 * 3, "{snr}");
+    assert!(rows[2].starts_with("0,pair (1, 1),56,"), "{snr}");
+    let json: Value =
+        serde_json::from_str(&stdout(ok(&tmcc(&["snr", s(&run), "--json"])))).unwrap();
+    assert_eq!(json[1]["pairs"][1]["values"][1], -1.0);
 }

@@ -1,6 +1,7 @@
 //! Experiments on the TMCC: the runner (train with progress, evaluate, write metrics) and
 //! the run directory it writes, sweeps, the transplant intervention, the response
-//! analysis, statistics, eigen-analysis, the untrained baselines and figures. The
+//! analysis, APD's one-hot output with its residual-vs-MLP split (`one_hot`) and its
+//! signal-to-noise ratio of feature pairs (`snr`), statistics, eigen-analysis, the untrained baselines and figures. The
 //! reproduction of the papers' claims, which uses all of these, is the `tmcc-reproduce`
 //! crate.
 //!
@@ -12,9 +13,11 @@ pub mod eigen;
 pub mod figures;
 pub mod folded;
 pub mod ideal;
+pub mod one_hot;
 pub mod response;
 pub mod rundir;
 pub mod runner;
+pub mod snr;
 pub mod stats;
 pub mod sweep;
 pub mod transplant;

@@ -1,9 +1,10 @@
 //! The input–output response of every feature, on any [`Device`], and its report.
 //!
 //! For `x = v·e_i` on `points` values of `v ∈ [-1, 1]`, `resid = out_i − r·v` (`r` = 0
-//! without a residual stream) and `ρ = RMS_v ReLU(v)`: feature `i` is *computed* if
-//! `RMS(resid − ReLU(v))/ρ ≤ 0.2`, else *zero* if `RMS(resid)/ρ ≤ 0.2`, else *partial*
-//! (`tmcc_model::eval`). Shapes: one forward pass of `F·points` rows per instance; the
+//! without a residual stream), the target `t_i = act(c_i·v)` (the model's activation and
+//! label coefficient; `ReLU(v)` for the seed's task) and `ρ = RMS_v t_i`: feature `i` is
+//! *computed* if `RMS(resid − t_i)/ρ ≤ 0.2`, else *zero* if `RMS(resid)/ρ ≤ 0.2`, else
+//! *partial* (`tmcc_model::eval`). Shapes: one forward pass of `F·points` rows per instance; the
 //! result is `[instance][feature]`. Models of any depth: those without a fast path
 //! (`tmcc_model::fast::no_fast_path`) go through the dense reference path. The last grid
 //! point is `v = 1`, so `r + resid.last()` is APD's one-hot output `out_i` at `x = e_i`.
@@ -112,8 +113,9 @@ impl Report {
             points,
             tolerance: tol,
             rule: format!(
-                "resid = out_i − r·v for x = v·e_i; ρ = RMS ReLU(v); computed if RMS(resid − ReLU)/ρ ≤ {tol}, \
-                 else zero if RMS(resid)/ρ ≤ {tol}, else partial"
+                "resid = out_i − r·v for x = v·e_i; target t = act(c_i·v) ({act}); ρ = RMS t; computed if \
+                 RMS(resid − t)/ρ ≤ {tol}, else zero if RMS(resid)/ρ ≤ {tol}, else partial",
+                act = cfg.act.name()
             ),
             instances: resp
                 .iter()

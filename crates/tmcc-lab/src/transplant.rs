@@ -239,6 +239,72 @@ mod tests {
         assert!(max_out_diff(&one) < 1e-5);
     }
 
+    /// The cross-block channel of the header, term by term, on a 2-block `emb_res` with
+    /// `D > F` and biases: the transplant's block 1 reads `W1_1 (W_E x + P v_0) + b1_1` with
+    /// `P = W_E W_Eᵀ`, while the source's (less its residual noise) reads `W1_1 (W_E x + v_0)
+    /// + b1_1`; both outputs are `r·x + W_Eᵀ(v_0 + v_1)` with their own `v_1`.
+    #[test]
+    fn cross_block_reads_pass_through_the_embedding_projection() {
+        use ndarray::Array2;
+        let (f, d, r) = (5, 12, 0.6);
+        let cfg = Config {
+            variant: Variant::EmbRes,
+            n_feat: f,
+            d_emb: d,
+            n_layers: 2,
+            d_mlp: vec![3, 4],
+            bias1: true,
+            bias2: true,
+            res_factor: Some(r),
+            instances: 1,
+            ..Config::default()
+        };
+        let mut model = Model::<f32>::new(&cfg).unwrap();
+        for (i, w) in model.params.iter_mut().enumerate() {
+            *w += 0.3 * ((i % 5) as f32 - 2.0);
+        }
+        let moved = transplant(&model).unwrap();
+        let mat = |t: &[f32], rows: usize, cols: usize| {
+            Array2::from_shape_vec((rows, cols), t.iter().map(|&v| v as f64).collect()).unwrap()
+        };
+        let e = mat(model.instance_embed(0).unwrap(), d, f);
+        let block = |l: usize, h: usize| {
+            let get = |p: Param| model.block_tensor(0, l, p).unwrap();
+            let w1 = mat(get(Param::W1), h, d);
+            let w2 = mat(get(Param::W2), d, h);
+            let b1 = mat(get(Param::B1), h, 1).column(0).to_owned();
+            let b2 = mat(get(Param::B2), d, 1).column(0).to_owned();
+            move |a: &ndarray::Array1<f64>| w2.dot(&(w1.dot(a) + &b1).mapv(|v| v.max(0.0))) + &b2
+        };
+        let (block0, block1) = (block(0, 3), block(1, 4));
+        let proj = e.dot(&e.t());
+        let x = ndarray::Array1::from_vec(vec![0.7, -0.4, 0.0, 0.9, 0.2]);
+        let u = e.dot(&x);
+        let v0 = block0(&u);
+        let through = |channel: &ndarray::Array1<f64>| {
+            let v1 = block1(&(&u + channel));
+            &x * r + e.t().dot(&(&v0 + &v1))
+        };
+        let want_moved = through(&proj.dot(&v0));
+        let want_source = through(&v0);
+        let xs = Array2::from_shape_vec((1, f), x.iter().map(|&v| v as f32).collect()).unwrap();
+        let got_moved = forward_backward(&moved, 0, xs.view(), false).out;
+        let source = forward_backward(&model, 0, xs.view(), false).out;
+        let noise = (e.t().dot(&e) - Array2::<f64>::eye(f)).dot(&x) * r;
+        for i in 0..f {
+            assert!(
+                (got_moved[[0, i]] as f64 - want_moved[i]).abs() < 1e-4,
+                "feature {i}"
+            );
+            let clean = source[[0, i]] as f64 - noise[i];
+            assert!((clean - want_source[i]).abs() < 1e-4, "feature {i}");
+        }
+        let moved_by_projection = (0..f)
+            .map(|i| (want_moved[i] - want_source[i]).abs())
+            .fold(0.0, f64::max);
+        assert!(moved_by_projection > 1e-2, "{moved_by_projection}");
+    }
+
     /// The transplant differs from its source exactly by the residual noise `r·N·x`.
     #[test]
     fn transplant_removes_exactly_the_residual_noise() {

@@ -6,8 +6,10 @@
 //! standard error `sd/√n`, and both divided by the naive loss at that `p`.
 //!
 //! Response: for feature `i` and `v` on an even grid of `[-1, 1]`, the input `x = v·e_i`;
-//! `resid_i(v) = out_i − r·v` (`r` = 0 without a residual stream) is compared with
-//! `ReLU(v)`. With `ρ = RMS_v ReLU(v)`: *computed* if `RMS(resid − ReLU)/ρ ≤ 0.2`,
+//! `resid_i(v) = out_i − r·v` (`r` = 0 without a residual stream) is compared with what
+//! the MLP must add to the residual for the label, `t_i(v) = act(c_i·v)` (the model's
+//! hidden activation and label coefficient, [`crate::task`]; `ReLU(v)` for the seed's
+//! task). With `ρ = RMS_v t_i`: *computed* if `RMS(resid − t_i)/ρ ≤ 0.2`,
 //! *zero* if `RMS(resid)/ρ ≤ 0.2`, else *partial*.
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,7 @@ use crate::config::Config;
 use crate::fast::FastModel;
 use crate::init::{rng, Stream};
 use crate::model::Float;
+use crate::task::Task;
 use crate::Error;
 
 /// Largest `K·rows·width` the evaluation workspace may take per buffer.
@@ -150,7 +153,7 @@ pub struct FeatureResponse {
     pub feature: usize,
     /// `out_i − r·v` at each grid point.
     pub resid: Vec<f64>,
-    /// `RMS(resid − ReLU)/ρ`.
+    /// `RMS(resid − t)/ρ` with the target `t = act(c·v)`.
     pub err_computed: f64,
     /// `RMS(resid)/ρ`.
     pub err_zero: f64,
@@ -164,14 +167,22 @@ pub fn response_grid(n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Classifies a response against `ReLU(v)` on the grid `v`.
-pub fn classify(v: &[f64], resid: &[f64]) -> (f64, f64, FeatureClass) {
+/// The target a computed feature `f` of `task` follows on the grid `v` (beyond the
+/// residual): `act(c_f·v)` at each point.
+pub fn response_target(task: &Task, f: usize, v: &[f64]) -> Vec<f64> {
+    v.iter()
+        .map(|&vj| task.act.apply(task.coeffs[f] * vj))
+        .collect()
+}
+
+/// Classifies a response `resid` against its `target` (both on one grid).
+pub fn classify(target: &[f64], resid: &[f64]) -> (f64, f64, FeatureClass) {
     let rms = |it: &mut dyn Iterator<Item = f64>| {
         let (s, n) = it.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
         (s / n.max(1) as f64).sqrt()
     };
-    let rho = rms(&mut v.iter().map(|v| v.max(0.0)));
-    let err_c = rms(&mut v.iter().zip(resid).map(|(v, r)| r - v.max(0.0))) / rho;
+    let rho = rms(&mut target.iter().copied());
+    let err_c = rms(&mut target.iter().zip(resid).map(|(t, r)| r - t)) / rho;
     let err_z = rms(&mut resid.iter().copied()) / rho;
     let class = if err_c <= RESPONSE_TOLERANCE {
         FeatureClass::Computed
@@ -234,6 +245,8 @@ pub(crate) fn classify_outputs<T: Float>(
     } else {
         0.0
     };
+    let task = cfg.task();
+    let targets: Vec<Vec<f64>> = (0..f).map(|i| response_target(&task, i, v)).collect();
     (0..k)
         .map(|inst| {
             (0..f)
@@ -245,7 +258,7 @@ pub(crate) fn classify_outputs<T: Float>(
                             out[(inst * rows + i * points + j) * f + i].as_f64() - r * vj
                         })
                         .collect();
-                    let (err_computed, err_zero, class) = classify(v, &resid);
+                    let (err_computed, err_zero, class) = classify(&targets[i], &resid);
                     FeatureResponse {
                         feature: i,
                         resid,
@@ -267,9 +280,46 @@ mod tests {
     fn classification_separates_the_three_cases() {
         let v = response_grid(41);
         let relu: Vec<f64> = v.iter().map(|v| v.max(0.0)).collect();
-        assert_eq!(classify(&v, &relu).2, FeatureClass::Computed);
-        assert_eq!(classify(&v, &vec![0.01; 41]).2, FeatureClass::Zero);
+        assert_eq!(classify(&relu, &relu).2, FeatureClass::Computed);
+        assert_eq!(classify(&relu, &vec![0.01; 41]).2, FeatureClass::Zero);
         let half: Vec<f64> = relu.iter().map(|r| 0.5 * r).collect();
-        assert_eq!(classify(&v, &half).2, FeatureClass::Partial);
+        assert_eq!(classify(&relu, &half).2, FeatureClass::Partial);
+    }
+
+    /// A GELU model with label coefficients `c ≠ 1` whose outputs are exactly its labels
+    /// is *computed* on every feature; the seed's target `ReLU(v)` would call most of its
+    /// features partial.
+    #[test]
+    fn the_target_is_the_models_activation_of_c_times_v() {
+        use crate::act::Act;
+        use crate::config::{LabelCoeffs, Variant};
+        let cfg = Config {
+            variant: Variant::ResMlp,
+            n_feat: 6,
+            n_hidden: 3,
+            act: Act::Gelu,
+            label_coeffs: LabelCoeffs::Uniform,
+            res_factor: Some(0.5),
+            ..Config::default()
+        };
+        let task = cfg.task();
+        assert!(task.coeffs.iter().all(|&c| c > 1.0), "{:?}", task.coeffs);
+        let (f, points) = (cfg.n_feat, 21);
+        let v = response_grid(points);
+        // Every row of the response batch (x = v_j·e_i) answered with its label on all
+        // features (only out_i is read).
+        let out: Vec<f64> = (0..f)
+            .flat_map(|i| v.iter().map(move |&vj| (i, vj)))
+            .flat_map(|(i, vj)| (0..f).map(move |o| if o == i { vj } else { 0.0 }))
+            .enumerate()
+            .map(|(cell, x)| task.label(cell % f, x))
+            .collect();
+        let resp = classify_outputs(&cfg, &v, &out, 1);
+        for fr in &resp[0] {
+            assert_eq!(fr.class, FeatureClass::Computed, "{fr:?}");
+            assert!(fr.err_computed < 1e-12);
+            let relu: Vec<f64> = v.iter().map(|v| v.max(0.0)).collect();
+            assert_ne!(classify(&relu, &fr.resid).2, FeatureClass::Computed);
+        }
     }
 }

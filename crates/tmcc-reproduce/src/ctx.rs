@@ -70,6 +70,14 @@ pub struct Plan {
     /// `snmf_inner` projected gradient steps for W_in).
     pub snmf_iters: usize,
     pub snmf_inner: usize,
+    /// APD's targets (`apd/`): seeds per target (instances of one run), training steps,
+    /// batch size (APD: 10 000 steps of 2048), evaluation samples, and how many seeds
+    /// get the SNR maps (`F·(F−1)` dense passes each).
+    pub apd_seeds: usize,
+    pub apd_steps: u64,
+    pub apd_batch: usize,
+    pub apd_eval_samples: usize,
+    pub apd_snr_seeds: usize,
 }
 
 impl Plan {
@@ -105,6 +113,11 @@ impl Plan {
                 paper_baseline_eval_samples_dense: 5_000,
                 snmf_iters: 30,
                 snmf_inner: 3,
+                apd_seeds: 3,
+                apd_steps: 30,
+                apd_batch: 256,
+                apd_eval_samples: 10_000,
+                apd_snr_seeds: 1,
             }
         } else {
             Self {
@@ -139,6 +152,11 @@ impl Plan {
                 paper_baseline_eval_samples_dense: 50_000,
                 snmf_iters: 100,
                 snmf_inner: 3,
+                apd_seeds: 3,
+                apd_steps: 10_000,
+                apd_batch: 2048,
+                apd_eval_samples: 1_000_000,
+                apd_snr_seeds: 3,
             }
         }
     }

@@ -6,11 +6,15 @@
 //! - `follow_up/`: the follow-up paper's experiments ("Compressed Computation is (probably)
 //!   not Computation in Superposition"), claims P1–P5, on the `mix` model.
 //!
-//! APD's own targets (`apd/`) and the survey of the other toy models get a folder each
-//! beside these when they are reproduced. Shared by all: the plan and progress context
+//! - `apd/`: APD's own targets, the 1-, 2- and 3-layer residual MLPs at APD's protocol,
+//!   claims A1–A5, with the lab's interventions (one-hot output and its split, SNR,
+//!   response classes, transplant).
+//!
+//! The survey of the other toy models gets a folder beside these when it is reproduced. Shared by all: the plan and progress context
 //! (`ctx.rs`), the Markdown tables (`table.rs`) and the report (`report.rs`). Every run
 //! trains through the lab ([`tmcc_lab`]), via [`Ctx::train`] or [`Ctx::train_observed`].
 
+mod apd;
 mod ctx;
 mod follow_up;
 mod report;
@@ -30,6 +34,8 @@ pub enum Section {
     SeedClaims,
     /// The follow-up paper's P1–P5.
     FollowUp,
+    /// APD's target models, A1–A5.
+    Apd,
 }
 
 /// What the command was asked to do.
@@ -62,11 +68,15 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     std::fs::create_dir_all(&ctx.fig_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
     let mut claims = Vec::new();
-    if opts.only != Some(Section::FollowUp) {
+    let wanted = |section| opts.only.is_none_or(|only| only == section);
+    if wanted(Section::SeedClaims) {
         claims.extend(seed_claims::run(&mut ctx)?);
     }
-    if opts.only != Some(Section::SeedClaims) {
+    if wanted(Section::FollowUp) {
         claims.extend(follow_up::run(&mut ctx)?);
+    }
+    if wanted(Section::Apd) {
+        claims.extend(apd::run(&mut ctx)?);
     }
     let seconds = ctx.elapsed();
     report::write(&ctx, opts, &claims, seconds)?;

@@ -37,15 +37,19 @@ fn machine(device: &Device) -> String {
 /// Writes `claims.json` and `REPORT.md` into `opts.out_dir`.
 pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) -> Result<(), Error> {
     let plan = &ctx.plan;
-    // The seed's claims (1–4) and the follow-up paper's (P1–P5) have their own budgets.
-    let part = |follow_up: bool| -> f64 {
+    // The seed's claims (1–4), the follow-up paper's (P1–P5) and APD's targets' (A1–A5)
+    // have their own budgets; the first letter of an id names its part.
+    let part = |first: Option<char>| -> f64 {
         claims
             .iter()
-            .filter(|c| c.id.starts_with('P') == follow_up)
+            .filter(|c| {
+                let lead = c.id.chars().next().filter(|ch| ch.is_ascii_alphabetic());
+                lead == first
+            })
             .map(|c| c.seconds)
             .sum()
     };
-    let (seed_s, follow_up_s) = (part(false), part(true));
+    let (seed_s, follow_up_s, apd_s) = (part(None), part(Some('P')), part(Some('A')));
     let json = json!({
         "command": opts.command,
         "revision": opts.revision,
@@ -56,6 +60,7 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
         "seconds": seconds,
         "seconds_seed_claims": seed_s,
         "seconds_follow_up": follow_up_s,
+        "seconds_apd": apd_s,
         "all_hold": claims.iter().all(|c| c.holds),
         "claims": claims,
     });
@@ -85,11 +90,14 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
     );
     md += &format!(
         "Time: the seed's claims (1–4) {:.0} s ({:.1} min; budget 15 min on 2 cores), the \
-         follow-up paper's (P1–P5) {:.0} s ({:.1} min; budget 20 min).\n\n",
+         follow-up paper's (P1–P5) {:.0} s ({:.1} min; budget 20 min), APD's targets (A1–A5) \
+         {:.0} s ({:.1} min).\n\n",
         seed_s,
         seed_s / 60.0,
         follow_up_s,
-        follow_up_s / 60.0
+        follow_up_s / 60.0,
+        apd_s,
+        apd_s / 60.0
     );
     md += "| claim | setting | verdict | time |\n|---|---|---|---|\n";
     for c in claims {
