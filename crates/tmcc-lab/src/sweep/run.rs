@@ -84,7 +84,7 @@ impl ShardPlan {
             }
             let hint = match lo {
                 0 => String::new(),
-                k => format!("; {k} side by side fit (max-instances {k})"),
+                k => format!("; --max-instances {k} fits"),
             };
             // The config error stays the cause, so callers still see the field it names.
             return Err(Error::Context {
