@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use ndarray::ArrayView2;
 use proptest::prelude::*;
-use tmcc_model::config::{Act, Config, LabelCoeffs, LossName, LossSpace, Mixing, OutAct, Variant};
+use tmcc_model::config::{Config, Variant};
 use tmcc_model::{reference, Model, Param};
 
 const EPS: f64 = 1e-6;
@@ -65,85 +65,19 @@ proptest! {
     }
 }
 
-/// A small residual MLP of 1–3 blocks with every option of APD's targets.
-fn arb_deep_config() -> impl Strategy<Value = Config> {
-    let shape = (
-        0usize..4,
-        2usize..6,
-        prop::collection::vec(1usize..4, 1..4),
-        0usize..5,
-        1usize..5,
-    );
-    let flags = (
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-    );
-    let values = (-0.5f64..1.5, 0u64..1_000_000, 0u64..1000, 0usize..3);
-    (shape, flags, values).prop_map(
-        |(
-            (v, f, widths, extra_d, b),
-            (b1, b2, tied, gelu, random_c, resid, l1),
-            (r, seed, label_seed, out),
-        )| {
-            let variant = [
-                Variant::ResMlp,
-                Variant::EmbRes,
-                Variant::EmbResOrth,
-                Variant::Mix,
-            ][v];
-            let resid = resid && variant != Variant::Mix;
-            Config {
-                variant,
-                n_feat: f,
-                n_layers: widths.len(),
-                // One block: its width is n_hidden (d_mlp stays empty).
-                n_hidden: widths[0],
-                d_mlp: if widths.len() > 1 { widths } else { Vec::new() },
-                d_emb: f + extra_d,
-                p: 0.6,
-                res_factor: Some(r),
-                mixing: Mixing::Asymmetric,
-                sigma: 0.3,
-                bias1: b1,
-                bias2: b2,
-                tied,
-                act: if gelu { Act::Gelu } else { Act::Relu },
-                out_act: match (resid, out) {
-                    (true, _) | (_, 0) => OutAct::Identity,
-                    (_, 1) => OutAct::Relu,
-                    _ => OutAct::Gelu,
-                },
-                label_coeffs: if random_c {
-                    LabelCoeffs::Uniform
-                } else {
-                    LabelCoeffs::Trivial
-                },
-                label_seed,
-                loss: if l1 { LossName::L1 } else { LossName::L2 },
-                loss_space: if resid {
-                    LossSpace::Resid
-                } else {
-                    LossSpace::Readoff
-                },
-                batch_size: b,
-                instances: 1,
-                seed,
-                ..Config::default()
-            }
-        },
-    )
-}
+/// Deep models for finite differences (smaller, both loss spaces).
+const GRADIENT_DEEP: DeepRange = DeepRange {
+    max_feat: 6,
+    max_width: 4,
+    instances: 1,
+    resid: true,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn deep_reference_gradients_match_finite_differences(cfg in arb_deep_config()) {
+    fn deep_reference_gradients_match_finite_differences(cfg in arb_deep_config(GRADIENT_DEEP)) {
         cfg.validate().unwrap();
         let mut m = Model::<f64>::new(&cfg).unwrap();
         perturb_biases(&mut m);

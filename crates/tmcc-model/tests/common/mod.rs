@@ -4,9 +4,102 @@
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use tmcc_model::batch::{HostBatch, Sampler};
-use tmcc_model::config::{Config, LabelCoeffs, LossName, Mixing, OutAct, Variant};
+use tmcc_model::config::{Act, Config, LabelCoeffs, LossName, LossSpace, Mixing, OutAct, Variant};
 use tmcc_model::init::{rng, Stream};
 use tmcc_model::{reference, Float, Model, Param};
+
+/// The range of [`arb_deep_config`]: features in `2..max_feat`, block widths in
+/// `1..max_width`, `instances` side by side, and whether the residual-space loss is drawn
+/// (the fast path has none; it then comes with identity output and no importance).
+pub struct DeepRange {
+    pub max_feat: usize,
+    pub max_width: usize,
+    pub instances: usize,
+    pub resid: bool,
+}
+
+/// A small residual MLP of 1–3 blocks of their own widths with every option of APD's
+/// targets: ReLU or GELU hidden layers, any output activation, label coefficients, L1 or
+/// L2, biases, tying, importance and (if `range.resid`) the residual-space loss, over every
+/// variant with a residual stream.
+pub fn arb_deep_config(range: DeepRange) -> impl Strategy<Value = Config> {
+    let shape = (
+        0usize..4,
+        2usize..range.max_feat,
+        prop::collection::vec(1usize..range.max_width, 1..4),
+        0usize..6,
+        1usize..6,
+    );
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let values = (-0.5f64..1.5, 0u64..1_000_000, 0u64..1000, 0usize..3);
+    (shape, flags, values).prop_map(
+        move |(
+            (v, f, widths, extra_d, b),
+            (b1, b2, tied, gelu, random_c, imp, resid, l1),
+            (r, seed, label_seed, out),
+        )| {
+            let variant = [
+                Variant::ResMlp,
+                Variant::EmbRes,
+                Variant::EmbResOrth,
+                Variant::Mix,
+            ][v];
+            let resid = range.resid && resid && variant != Variant::Mix;
+            Config {
+                variant,
+                n_feat: f,
+                n_layers: widths.len(),
+                // One block: its width is n_hidden (d_mlp stays empty).
+                n_hidden: widths[0],
+                d_mlp: if widths.len() > 1 { widths } else { Vec::new() },
+                d_emb: f + extra_d,
+                p: 0.6,
+                res_factor: Some(r),
+                mixing: Mixing::Asymmetric,
+                sigma: 0.3,
+                bias1: b1,
+                bias2: b2,
+                tied,
+                act: if gelu { Act::Gelu } else { Act::Relu },
+                out_act: match (resid, out) {
+                    (true, _) | (_, 0) => OutAct::Identity,
+                    (_, 1) => OutAct::Relu,
+                    _ => OutAct::Gelu,
+                },
+                label_coeffs: if random_c {
+                    LabelCoeffs::Uniform
+                } else {
+                    LabelCoeffs::Trivial
+                },
+                label_seed,
+                loss: if l1 { LossName::L1 } else { LossName::L2 },
+                loss_space: if resid {
+                    LossSpace::Resid
+                } else {
+                    LossSpace::Readoff
+                },
+                importance: if imp && !resid {
+                    (0..f).map(|i| 0.5 + 0.25 * i as f64).collect()
+                } else {
+                    Vec::new()
+                },
+                batch_size: b,
+                instances: range.instances,
+                seed,
+                ..Config::default()
+            }
+        },
+    )
+}
 
 /// A small config of any variant, loss, bias, tying, output activation, mixing and label
 /// coefficients (one block, ReLU, read-off loss: what the fast path covers).
