@@ -73,49 +73,72 @@ const FAST_DEEP: DeepRange = DeepRange {
     resid: false,
 };
 
+/// Fast and reference paths of `cfg` in f64: equal to rounding (relative 1e-10).
+fn agree_in_f64(cfg: &Config) -> Result<(), TestCaseError> {
+    let mut m = Model::<f64>::new(cfg).unwrap();
+    perturb_biases(&mut m);
+    let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+    prop_assert!(
+        rel_err_floor(&fl, &rl, 1e-6) < 1e-10,
+        "loss {fl:?} vs {rl:?}"
+    );
+    prop_assert!(
+        rel_err_floor(&fo, &ro, 1e-4) < 1e-10,
+        "outputs differ: {}",
+        rel_err_floor(&fo, &ro, 1e-4)
+    );
+    prop_assert!(
+        rel_err_floor(&fg, &rg, 1e-6) < 1e-10,
+        "grads differ: {}",
+        rel_err_floor(&fg, &rg, 1e-6)
+    );
+    Ok(())
+}
+
+/// Fast and reference paths of `cfg` in f32: within relative 1e-5 above the floors.
+fn agree_in_f32(cfg: &Config) -> Result<(), TestCaseError> {
+    let mut m = Model::<f32>::new(cfg).unwrap();
+    perturb_biases(&mut m);
+    let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
+    let (out_floor, loss_floor) = floors(&m);
+    prop_assert!(
+        rel_err_floor(&fl, &rl, loss_floor) <= 1e-5,
+        "loss {fl:?} vs {rl:?} (floor {loss_floor})"
+    );
+    prop_assert!(
+        rel_err_floor(&fo, &ro, out_floor) <= 1e-5,
+        "outputs differ: {}",
+        rel_err_floor(&fo, &ro, out_floor)
+    );
+    prop_assert!(
+        rel_err_floor(&fg, &rg, 1e-6) <= 1e-5,
+        "grads differ: {}",
+        rel_err_floor(&fg, &rg, 1e-6)
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn deep_fast_equals_reference_in_f64(cfg in arb_deep_config(FAST_DEEP)) {
-        let mut m = Model::<f64>::new(&cfg).unwrap();
-        perturb_biases(&mut m);
-        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, 1e-6) < 1e-10, "loss {fl:?} vs {rl:?}");
-        prop_assert!(rel_err_floor(&fo, &ro, 1e-4) < 1e-10, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
-        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) < 1e-10, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+        agree_in_f64(&cfg)?;
     }
 
     #[test]
     fn deep_fast_equals_reference_in_f32(cfg in arb_deep_config(FAST_DEEP)) {
-        let mut m = Model::<f32>::new(&cfg).unwrap();
-        perturb_biases(&mut m);
-        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        let (out_floor, loss_floor) = floors(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, loss_floor) <= 1e-5, "loss {fl:?} vs {rl:?} (floor {loss_floor})");
-        prop_assert!(rel_err_floor(&fo, &ro, out_floor) <= 1e-5, "outputs differ: {}", rel_err_floor(&fo, &ro, out_floor));
-        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) <= 1e-5, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+        agree_in_f32(&cfg)?;
     }
 
     #[test]
     fn fast_equals_reference_in_f64(cfg in arb_config()) {
-        let mut m = Model::<f64>::new(&cfg).unwrap();
-        perturb_biases(&mut m);
-        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, 1e-6) < 1e-10, "loss {fl:?} vs {rl:?}");
-        prop_assert!(rel_err_floor(&fo, &ro, 1e-4) < 1e-10, "outputs differ: {}", rel_err_floor(&fo, &ro, 1e-4));
-        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) < 1e-10, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+        agree_in_f64(&cfg)?;
     }
 
     #[test]
     fn fast_equals_reference_in_f32(cfg in arb_config()) {
-        let mut m = Model::<f32>::new(&cfg).unwrap();
-        perturb_biases(&mut m);
-        let [(fl, fo, fg), (rl, ro, rg)] = both_paths(&m);
-        let (out_floor, loss_floor) = floors(&m);
-        prop_assert!(rel_err_floor(&fl, &rl, loss_floor) <= 1e-5, "loss {fl:?} vs {rl:?} (floor {loss_floor})");
-        prop_assert!(rel_err_floor(&fo, &ro, out_floor) <= 1e-5, "outputs differ: {}", rel_err_floor(&fo, &ro, out_floor));
-        prop_assert!(rel_err_floor(&fg, &rg, 1e-6) <= 1e-5, "grads differ: {}", rel_err_floor(&fg, &rg, 1e-6));
+        agree_in_f32(&cfg)?;
     }
 }
 
