@@ -3,11 +3,14 @@
 //! `emb_res_orth`) and the mixing matrix `M` (`F×F`, zero diagonal).
 //!
 //! Each purpose has its own ChaCha8 stream of the instance seed, so changing one
-//! (e.g. the init) never shifts another (e.g. the data).
+//! (e.g. the init) never shifts another (e.g. the data). Every random array is drawn by
+//! ndarray-rand ([`matrix`]): row-major, one draw per entry, in order.
 
-use rand::{Rng, SeedableRng};
+use ndarray::Array2;
+use ndarray_rand::RandomExt;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
+use rand_distr::{Distribution, StandardNormal, Uniform};
 use tmcc_kernels::Scalar;
 
 use crate::config::{Config, Init, Mixing};
@@ -31,13 +34,26 @@ pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
     r
 }
 
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    rng.sample(StandardNormal)
+/// A `rows×cols` row-major array of draws of `dist` from `rng` (ndarray-rand).
+pub fn matrix(
+    rng: &mut ChaCha8Rng,
+    rows: usize,
+    cols: usize,
+    dist: impl Distribution<f64>,
+) -> Vec<f64> {
+    let (values, offset) = Array2::random_using((rows, cols), dist, rng).into_raw_vec_and_offset();
+    debug_assert_eq!(offset, Some(0), "a fresh standard-layout array");
+    values
+}
+
+/// Draws of `U(low, high)` (`low < high`).
+pub fn uniform(low: f64, high: f64) -> Uniform<f64> {
+    Uniform::new(low, high).expect("a finite interval with low < high (validated config)")
 }
 
 /// A `rows×cols` row-major Gaussian matrix whose columns are scaled to unit norm.
 pub fn gaussian_unit_columns(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f64> {
-    let mut m: Vec<f64> = (0..rows * cols).map(|_| normal(rng)).collect();
+    let mut m = matrix(rng, rows, cols, StandardNormal);
     for c in 0..cols {
         let norm = (0..rows)
             .map(|r| m[r * cols + c].powi(2))
@@ -54,7 +70,7 @@ pub fn gaussian_unit_columns(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> 
 /// twice, on a Gaussian matrix.
 pub fn orthonormal_columns(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f64> {
     assert!(rows >= cols, "orthonormal_columns needs rows ≥ cols");
-    let mut m: Vec<f64> = (0..rows * cols).map(|_| normal(rng)).collect();
+    let mut m = matrix(rng, rows, cols, StandardNormal);
     for c in 0..cols {
         for _pass in 0..2 {
             for prev in 0..c {
@@ -108,9 +124,9 @@ pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
     let f = cfg.n_feat;
     let mut r = rng(seed, Stream::Mixing);
     let mut m = match cfg.mixing {
-        Mixing::Asymmetric => (0..f * f).map(|_| normal(&mut r)).collect(),
+        Mixing::Asymmetric => matrix(&mut r, f, f, StandardNormal),
         Mixing::Symmetric => {
-            let a: Vec<f64> = (0..f * f).map(|_| normal(&mut r)).collect();
+            let a = matrix(&mut r, f, f, StandardNormal);
             let mut m = vec![0.0; f * f];
             for i in 0..f {
                 for j in 0..f {
@@ -149,12 +165,6 @@ pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
     m
 }
 
-/// Fills `dst` with draws from `U(−bound, bound)`.
-fn uniform<T: Scalar>(dst: &mut [T], r: &mut ChaCha8Rng, bound: f64) {
-    dst.iter_mut()
-        .for_each(|w| *w = T::from_f64(r.random_range(-bound..bound)));
-}
-
 /// Initial parameters of one instance in `layout` order; biases start at 0.
 pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T> {
     let mut r = rng(seed, Stream::Init);
@@ -164,30 +174,35 @@ pub fn init_params<T: Scalar>(cfg: &Config, layout: &Layout, seed: u64) -> Vec<T
             continue;
         }
         // Row-major `rows×cols` used as `y = W·x`: fan_in = cols, fan_out = rows.
-        let (fan_out, fan_in) = (slot.shape[0] as f64, slot.shape[1] as f64);
-        let dst = &mut out[slot.offset..slot.offset + slot.len];
-        match cfg.init {
-            Init::XavierNormal => {
-                let std = (2.0 / (fan_in + fan_out)).sqrt();
-                dst.iter_mut()
-                    .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
+        let (rows, cols) = (slot.shape[0], slot.shape[1]);
+        let (fan_out, fan_in) = (rows as f64, cols as f64);
+        let normal = |r: &mut ChaCha8Rng, std: f64| {
+            matrix(r, rows, cols, StandardNormal)
+                .into_iter()
+                .map(move |z| std * z)
+                .collect::<Vec<f64>>()
+        };
+        let values = match cfg.init {
+            Init::XavierNormal => normal(&mut r, (2.0 / (fan_in + fan_out)).sqrt()),
+            Init::XavierNormalSeed3d => normal(&mut r, seed_3d_xavier_std(fan_out, fan_in)),
+            Init::Normal => normal(&mut r, cfg.init_std),
+            Init::KaimingUniform => {
+                let bound = 1.0 / fan_in.sqrt();
+                matrix(&mut r, rows, cols, uniform(-bound, bound))
             }
-            Init::XavierNormalSeed3d => {
-                let std = seed_3d_xavier_std(fan_out, fan_in);
-                dst.iter_mut()
-                    .for_each(|w| *w = T::from_f64(std * normal(&mut r)));
-            }
-            Init::Normal => dst
-                .iter_mut()
-                .for_each(|w| *w = T::from_f64(cfg.init_std * normal(&mut r))),
-            Init::KaimingUniform => uniform(dst, &mut r, 1.0 / fan_in.sqrt()),
             Init::Uniform => {
                 let bound = match slot.param {
                     Param::W2 => cfg.init_bound_out.unwrap_or(cfg.init_bound),
                     _ => cfg.init_bound,
                 };
-                uniform(dst, &mut r, bound)
+                matrix(&mut r, rows, cols, uniform(-bound, bound))
             }
+        };
+        for (w, v) in out[slot.offset..slot.offset + slot.len]
+            .iter_mut()
+            .zip(values)
+        {
+            *w = T::from_f64(v);
         }
     }
     out

@@ -20,12 +20,11 @@
 //!   dimensions by unit-norm embedding columns: `≈ F/D` times the read-off value (exact up
 //!   to the cross terms `eᵀ N e` of the embedding noise).
 
-use rand::Rng;
 use tmcc_kernels::LossKind;
 
 use crate::act::Act;
 use crate::config::{Config, LabelCoeffs, LossName, LossSpace};
-use crate::init::{rng, Stream};
+use crate::init::{matrix, rng, uniform, Stream};
 use crate::model::Float;
 
 /// What every instance of a model is trained to compute.
@@ -51,7 +50,7 @@ pub fn label_coeffs(cfg: &Config) -> Vec<f64> {
         LabelCoeffs::Trivial => vec![1.0; cfg.n_feat],
         LabelCoeffs::Uniform => {
             let mut r = rng(cfg.label_seed, Stream::Labels);
-            (0..cfg.n_feat).map(|_| r.random_range(1.0..2.0)).collect()
+            matrix(&mut r, 1, cfg.n_feat, uniform(1.0, 2.0))
         }
     }
 }
