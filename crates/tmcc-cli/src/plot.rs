@@ -171,6 +171,7 @@ fn plot_run(args: &Args) -> anyhow::Result<i32> {
             Kind::Response => {
                 anyhow::ensure!(args.points >= 3, "--points must be ≥ 3");
                 let resp = response(&args.device.select()?, model, args.points)?;
+                let task = cfg.task();
                 let charts: Vec<_> = (0..shown)
                     .map(|k| {
                         let c = Counts::of(&resp[k]);
@@ -183,6 +184,7 @@ fn plot_run(args: &Args) -> anyhow::Result<i32> {
                                 c.zero,
                                 c.partial
                             ),
+                            &task,
                             &resp[k],
                         )
                     })

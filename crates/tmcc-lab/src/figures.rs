@@ -6,15 +6,18 @@
 
 use std::path::Path;
 
-use tmcc_model::eval::{response_grid, FeatureResponse};
+use tmcc_model::eval::{response_grid, response_target, FeatureResponse};
+use tmcc_model::task::Task;
 use tmcc_model::{Model, Param};
 use tmcc_plot::{grid_of_line_charts, HLine, LineChart, Series, SeriesStyle};
 
 use crate::transplant::transplant;
 use crate::Error;
 
-/// One panel: every feature's `out_i − r·v` against `v`, with `ReLU(v)` for reference.
-pub fn response_panel(title: &str, responses: &[FeatureResponse]) -> LineChart {
+/// One panel: every feature's `out_i − r·v` against `v`, with the target `act(c·v)` of
+/// `task` for reference: one dashed curve when every shown feature has the same label
+/// coefficient `c`, else two, at the smallest and the largest `c` shown.
+pub fn response_panel(title: &str, task: &Task, responses: &[FeatureResponse]) -> LineChart {
     let v = response_grid(responses.first().map_or(2, |r| r.resid.len()));
     let mut series: Vec<Series> = responses
         .iter()
@@ -26,13 +29,29 @@ pub fn response_panel(title: &str, responses: &[FeatureResponse]) -> LineChart {
             style: SeriesStyle::Line,
         })
         .collect();
-    series.push(Series {
-        label: "ReLU(v)".into(),
-        x: v.clone(),
-        y: v.iter().map(|x| x.max(0.0)).collect(),
-        err: None,
-        style: SeriesStyle::Dashed,
-    });
+    let by_coeff = |a: &usize, b: &usize| task.coeffs[*a].total_cmp(&task.coeffs[*b]);
+    let features = || responses.iter().map(|r| r.feature);
+    let mut shown: Vec<usize> = features()
+        .min_by(by_coeff)
+        .into_iter()
+        .chain(features().max_by(by_coeff))
+        .collect();
+    shown.dedup_by_key(|f| task.coeffs[*f].to_bits());
+    let act = task.act.name();
+    for f in shown {
+        let c = task.coeffs[f];
+        series.push(Series {
+            label: if c == 1.0 {
+                format!("{act}(v)")
+            } else {
+                format!("{act}({c:.2}·v)")
+            },
+            x: v.clone(),
+            y: response_target(task, f, &v),
+            err: None,
+            style: SeriesStyle::Dashed,
+        });
+    }
     LineChart {
         title: title.to_string(),
         x_label: "input v (x = v·e_i)".into(),
@@ -407,5 +426,62 @@ pub fn sweep_chart(results: &crate::sweep::Results, x: &str) -> Result<SweepChar
                 y: 1.0,
             }],
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tmcc_model::act::Act;
+    use tmcc_model::config::LabelCoeffs;
+    use tmcc_model::eval::FeatureClass;
+    use tmcc_model::Config;
+
+    use super::*;
+
+    fn flat(feature: usize) -> FeatureResponse {
+        FeatureResponse {
+            feature,
+            resid: vec![0.0; 5],
+            err_computed: 1.0,
+            err_zero: 0.0,
+            class: FeatureClass::Zero,
+        }
+    }
+
+    /// The dashed references are the task's own targets: `act(v)` once when every
+    /// coefficient is 1, `act(c·v)` at the smallest and largest shown `c` otherwise.
+    #[test]
+    fn the_response_panel_draws_the_tasks_targets() {
+        let dashed = |chart: &LineChart| -> Vec<(String, Vec<f64>)> {
+            chart
+                .series
+                .iter()
+                .filter(|s| matches!(s.style, SeriesStyle::Dashed))
+                .map(|s| (s.label.clone(), s.y.clone()))
+                .collect()
+        };
+        let responses: Vec<FeatureResponse> = (0..4).map(flat).collect();
+        let trivial = Config::default().task();
+        let refs = dashed(&response_panel("t", &trivial, &responses));
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].0, "relu(v)");
+        assert_eq!(refs[0].1, vec![0.0, 0.0, 0.0, 0.5, 1.0]);
+
+        let cfg = Config {
+            act: Act::Gelu,
+            label_coeffs: LabelCoeffs::Uniform,
+            ..Config::default()
+        };
+        let task = cfg.task();
+        let refs = dashed(&response_panel("t", &task, &responses));
+        let c: Vec<f64> = (0..4).map(|f| task.coeffs[f]).collect();
+        let (lo, hi) = (
+            c.iter().cloned().fold(f64::INFINITY, f64::min),
+            c.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        );
+        assert_eq!(refs.len(), 2, "{refs:?}");
+        assert_eq!(refs[0].0, format!("gelu({lo:.2}·v)"));
+        assert_eq!(refs[1].0, format!("gelu({hi:.2}·v)"));
+        assert_eq!(refs[1].1[4], Act::Gelu.apply(hi));
     }
 }

@@ -52,6 +52,13 @@ pub struct Options {
     pub revision: String,
 }
 
+impl Options {
+    /// Whether `section` is part of this run.
+    pub fn runs(&self, section: Section) -> bool {
+        self.only.is_none_or(|only| only == section)
+    }
+}
+
 /// The outcome of a reproduction.
 pub struct Outcome {
     pub claims: Vec<ClaimResult>,
@@ -68,14 +75,13 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     std::fs::create_dir_all(&ctx.fig_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", ctx.fig_dir.display())))?;
     let mut claims = Vec::new();
-    let wanted = |section| opts.only.is_none_or(|only| only == section);
-    if wanted(Section::SeedClaims) {
+    if opts.runs(Section::SeedClaims) {
         claims.extend(seed_claims::run(&mut ctx)?);
     }
-    if wanted(Section::FollowUp) {
+    if opts.runs(Section::FollowUp) {
         claims.extend(follow_up::run(&mut ctx)?);
     }
-    if wanted(Section::Apd) {
+    if opts.runs(Section::Apd) {
         claims.extend(apd::run(&mut ctx)?);
     }
     let seconds = ctx.elapsed();

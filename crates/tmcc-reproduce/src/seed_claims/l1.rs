@@ -201,10 +201,12 @@ pub fn run(ctx: &mut Ctx, l2: &VariantRuns) -> Result<Vec<ClaimResult>, Error> {
         });
         resp_panels.push(response_panel(
             &format!("{} L2 (seed 0)", s.variant.name()),
+            &l2_run.model.cfg.task(),
             &l2_resp[0],
         ));
         resp_panels.push(response_panel(
             &format!("{} L1 (seed 0)", s.variant.name()),
+            &l1.model.cfg.task(),
             &l1_resp[0],
         ));
         weight_panels.push(weight_panel(
