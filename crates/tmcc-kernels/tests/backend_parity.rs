@@ -14,7 +14,8 @@
 //! All of them run the same case list (`instantiate!` below), with the same tolerances; the
 //! emulated device runs the kernel cases only, not `bad_arguments_are_errors`, which tests
 //! the CUDA backend's host-side checks (the emulation's host side mirrors the launches,
-//! not the checks).
+//! not the checks). At the end: known-answer tests of the emulation itself
+//! (`emulation_*`), and `kernels/philox.cuh` on it against `tmcc_kernels::philox`.
 //!
 //! Element `i` passes when `|got − ref| ≤ atol + rtol·|ref|`; every comparison prints its
 //! worst element (relative to its allowance). Inputs are scaled so that results are O(1)
@@ -896,7 +897,8 @@ instantiate!(
     host: [bad_arguments_are_errors],
 );
 
-/// The emulated driver holds exactly the kernels NVRTC compiles for the CUDA backend.
+/// The emulated driver holds exactly the kernels NVRTC compiles for the CUDA backend (and
+/// its own test kernels, named `emu_*`).
 #[cfg(feature = "cuda")]
 #[test]
 fn emulated_kernels_are_the_cuda_backends() {
@@ -909,7 +911,7 @@ fn emulated_kernels_are_the_cuda_backends() {
     let mut got: Vec<String> = emu
         .kernels()
         .into_iter()
-        .filter(|k| !k.starts_with("emu_selftest_"))
+        .filter(|k| !k.starts_with("emu_"))
         .collect();
     let mut want: Vec<String> = tmcc_kernels::cuda::nvrtc::SOURCES
         .iter()
@@ -981,5 +983,69 @@ fn emulation_block_barrier_shared_memory_and_atomics() {
             );
         }
         assert_eq!(total, [288.0], "{build:?}: atomic total");
+    }
+}
+
+/// Philox-4×32-10 of the counters `(lo(i) ^ c[0], hi(i) ^ c[1], c[2], c[3])`, `i < n`,
+/// under `key`, computed by `kernels/philox.cuh` on the emulated device.
+fn emulated_philox(emu: &emu_device::Emu, n: usize, key: [u32; 2], c: [u32; 4]) -> Vec<u32> {
+    use emu_device::Arg;
+    let word = |v: u32| Arg::Val(v.to_ne_bytes().to_vec());
+    let mut out = vec![0u32; 4 * n];
+    emu.launch(
+        "emu_philox_fill",
+        (64, 1, 1),
+        (256, 1, 1),
+        &mut [
+            Arg::U32Out(&mut out),
+            Arg::Val((n as u64).to_ne_bytes().to_vec()),
+            word(key[0]),
+            word(key[1]),
+            word(c[0]),
+            word(c[1]),
+            word(c[2]),
+            word(c[3]),
+        ],
+    )
+    .unwrap();
+    out
+}
+
+/// `kernels/philox.cuh` on the emulated device (both builds): Random123's known answers,
+/// then the bits of `tmcc_kernels::philox` for 70 001 consecutive counters under several
+/// keys and upper counter words.
+#[test]
+fn philox_cuda_equals_rust_on_the_emulated_device() {
+    use emu_device::{emu_or_skip, Build};
+    use tmcc_kernels::philox::{philox4x32_10, KNOWN_ANSWERS};
+    let n = 70_001usize;
+    let streams = [
+        ([0u32, 0], [0u32, 0]),
+        ([u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
+        ([0xa409_3822, 0x299f_31d0], [0x1319_8a2e, 0x0370_7344]),
+        ([12345, 7], [3, 0x8000_0000]),
+    ];
+    for build in [Build::Plain, Build::Asan] {
+        let Some(emu) = emu_or_skip("philox_cuda_equals_rust_on_the_emulated_device", build) else {
+            return;
+        };
+        for (counter, key, want) in KNOWN_ANSWERS {
+            let got = emulated_philox(&emu, 1, key, counter);
+            assert_eq!(
+                got, want,
+                "{build:?}: known answer for counter {counter:08x?}"
+            );
+        }
+        for (key, [c2, c3]) in streams {
+            let out = emulated_philox(&emu, n, key, [0, 0, c2, c3]);
+            for i in 0..n {
+                let counter = [i as u32, (i as u64 >> 32) as u32, c2, c3];
+                assert_eq!(
+                    out[4 * i..4 * i + 4],
+                    philox4x32_10(counter, key),
+                    "{build:?}: key {key:08x?}, counter {counter:08x?}"
+                );
+            }
+        }
     }
 }

@@ -54,15 +54,17 @@ impl Build {
     }
 }
 
-const EMU_SOURCES: [&str; 5] = [
+const EMU_SOURCES: [&str; 6] = [
     "driver.cpp",
     "gemm_emu.cpp",
     "elementwise_emu.cpp",
     "sparse_emu.cpp",
     "selftest_emu.cpp",
+    "philox_emu.cpp",
 ];
-const EMU_INPUTS: [&str; 4] = [
+const EMU_INPUTS: [&str; 5] = [
     "emu/cuda_emu.h",
+    "kernels/philox.cuh",
     "kernels/gemm.cu",
     "kernels/elementwise.cu",
     "kernels/sparse.cu",
