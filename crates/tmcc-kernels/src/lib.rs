@@ -15,6 +15,9 @@
 //! dispatches work to its backend. Without the cargo feature `cuda`, [`cuda`] is a stub
 //! whose backend type can never be constructed (candle's pattern), so no crate above this
 //! one needs a `cfg(feature = "cuda")`.
+//!
+//! [`philox`] is the counter-based generator Philox-4×32-10, also written for the CUDA
+//! kernels (`kernels/philox.cuh`); nothing draws from it yet.
 
 mod bounds;
 pub mod cpu;
@@ -25,6 +28,7 @@ pub mod cuda;
 pub mod cuda;
 pub mod device;
 mod ops;
+pub mod philox;
 mod scalar;
 
 pub use device::{cuda_available, Device, DeviceChoice, DeviceKind, OnBackend};

@@ -5,7 +5,17 @@
 //!   `f64`), always;
 //! * `cuda_vs_cpu::*` — the CUDA backend against the CPU backend, when built with the `cuda`
 //!   feature and a device is present; otherwise each prints
-//!   `skipped: no CUDA device (<reason>)` to stderr and passes.
+//!   `skipped: no CUDA device (<reason>)` to stderr and passes;
+//! * `emu_vs_cpu::*` and `emu_asan_vs_cpu::*` — the CUDA kernels, built by the host C++
+//!   compiler against `emu/cuda_emu.h` (once plain, once under AddressSanitizer) and launched
+//!   as the CUDA backend launches them ([`emu_device`]), against the CPU backend, always
+//!   (no GPU needed; without a compiler they fail unless `TMCC_EMU_SKIP=1`).
+//!
+//! All of them run the same case list (`instantiate!` below), with the same tolerances; the
+//! emulated device runs the kernel cases only, not `bad_arguments_are_errors`, which tests
+//! the CUDA backend's host-side checks (the emulation's host side mirrors the launches,
+//! not the checks). At the end: known-answer tests of the emulation itself
+//! (`emulation_*`), and `kernels/philox.cuh` on it against `tmcc_kernels::philox`.
 //!
 //! Element `i` passes when `|got − ref| ≤ atol + rtol·|ref|`; every comparison prints its
 //! worst element (relative to its allowance). Inputs are scaled so that results are O(1)
@@ -24,6 +34,8 @@ use tmcc_kernels::{
 };
 use tmcc_testkit::naive::{HostCsr, Naive, Rng};
 use tmcc_testkit::Tol;
+
+mod emu_device;
 
 const PRODUCT: Tol = Tol {
     atol: 1e-5,
@@ -821,11 +833,15 @@ fn cuda_or_skip(test: &str) -> Option<tmcc_kernels::cuda::Cuda> {
 }
 
 macro_rules! instantiate {
-    ($($case:ident),* $(,)?) => {
+    (kernels: [$($case:ident),* $(,)?], host: [$($host:ident),* $(,)?] $(,)?) => {
         mod cpu_vs_naive {
             $(#[test]
             fn $case() {
                 super::$case(&super::Cpu, &super::Naive)
+            })*
+            $(#[test]
+            fn $host() {
+                super::$host(&super::Cpu, &super::Naive)
             })*
         }
         #[cfg(feature = "cuda")]
@@ -836,21 +852,200 @@ macro_rules! instantiate {
                     super::$case(&bk, &super::Cpu)
                 }
             })*
+            $(#[test]
+            fn $host() {
+                if let Some(bk) = super::cuda_or_skip(concat!("cuda_vs_cpu::", stringify!($host))) {
+                    super::$host(&bk, &super::Cpu)
+                }
+            })*
+        }
+        mod emu_vs_cpu {
+            use super::emu_device::{emu_or_skip, Build};
+            $(#[test]
+            fn $case() {
+                if let Some(bk) = emu_or_skip(concat!("emu_vs_cpu::", stringify!($case)), Build::Plain) {
+                    super::$case(&bk, &super::Cpu)
+                }
+            })*
+        }
+        mod emu_asan_vs_cpu {
+            use super::emu_device::{emu_or_skip, Build};
+            $(#[test]
+            fn $case() {
+                if let Some(bk) = emu_or_skip(concat!("emu_asan_vs_cpu::", stringify!($case)), Build::Asan) {
+                    super::$case(&bk, &super::Cpu)
+                }
+            })*
         }
     };
 }
 
 instantiate!(
-    memory,
-    gemm,
-    sparse_gather,
-    sparse_scatter,
-    add_bias,
-    col_sum,
-    relu_and_mask,
-    axpy,
-    loss,
-    adam,
-    bad_arguments_are_errors,
-    empty_operations,
+    kernels: [
+        memory,
+        gemm,
+        sparse_gather,
+        sparse_scatter,
+        add_bias,
+        col_sum,
+        relu_and_mask,
+        axpy,
+        loss,
+        adam,
+        empty_operations,
+    ],
+    host: [bad_arguments_are_errors],
 );
+
+/// The emulated driver holds exactly the kernels NVRTC compiles for the CUDA backend (and
+/// its own test kernels, named `emu_*`).
+#[cfg(feature = "cuda")]
+#[test]
+fn emulated_kernels_are_the_cuda_backends() {
+    let Some(emu) = emu_device::emu_or_skip(
+        "emulated_kernels_are_the_cuda_backends",
+        emu_device::Build::Plain,
+    ) else {
+        return;
+    };
+    let mut got: Vec<String> = emu
+        .kernels()
+        .into_iter()
+        .filter(|k| !k.starts_with("emu_"))
+        .collect();
+    let mut want: Vec<String> = tmcc_kernels::cuda::nvrtc::SOURCES
+        .iter()
+        .flat_map(|s| s.functions.iter().map(|f| f.to_string()))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// The emulation's warp collectives on known answers (both builds): per lane of two
+/// warps, shuffles down by 1, xor 5, up by 3, from lane 7, and a ballot.
+#[test]
+fn emulation_warp_collectives() {
+    use emu_device::{emu_or_skip, Arg, Build};
+    for build in [Build::Plain, Build::Asan] {
+        let Some(emu) = emu_or_skip("emulation_warp_collectives", build) else {
+            return;
+        };
+        let mut out = vec![0u32; 64 * 5];
+        emu.launch(
+            "emu_selftest_warp",
+            (1, 1, 1),
+            (64, 1, 1),
+            &mut [Arg::U32Out(&mut out)],
+        )
+        .unwrap();
+        for t in 0..64u32 {
+            let lane = t % 32;
+            let ballot = if t < 32 { 0xaaaa_aaaa } else { 0xffff_ffff };
+            let want = [
+                if lane < 31 { lane + 1 } else { lane },
+                lane ^ 5,
+                if lane >= 3 { lane - 3 } else { lane },
+                7,
+                ballot,
+            ];
+            let at = 5 * t as usize;
+            assert_eq!(out[at..at + 5], want, "{build:?}: thread {t}");
+        }
+    }
+}
+
+/// The emulation's block barrier, per-block shared memory and atomics on known answers:
+/// each thread reads what its mirror thread wrote before `__syncthreads`, and 3 blocks of
+/// 96 threads add 1 each to one total.
+#[test]
+fn emulation_block_barrier_shared_memory_and_atomics() {
+    use emu_device::{emu_or_skip, Arg, Build};
+    for build in [Build::Plain, Build::Asan] {
+        let Some(emu) = emu_or_skip("emulation_block_barrier_shared_memory_and_atomics", build)
+        else {
+            return;
+        };
+        let (mut out, mut total) = (vec![0f32; 3 * 96], vec![0f32]);
+        emu.launch(
+            "emu_selftest_block",
+            (3, 1, 1),
+            (96, 1, 1),
+            &mut [Arg::F32Out(&mut out), Arg::F32Out(&mut total)],
+        )
+        .unwrap();
+        for (i, &v) in out.iter().enumerate() {
+            let (b, t) = (i / 96, i % 96);
+            assert_eq!(
+                v,
+                (b * 1000 + 95 - t) as f32,
+                "{build:?}: block {b} thread {t}"
+            );
+        }
+        assert_eq!(total, [288.0], "{build:?}: atomic total");
+    }
+}
+
+/// Philox-4×32-10 of the counters `(lo(i) ^ c[0], hi(i) ^ c[1], c[2], c[3])`, `i < n`,
+/// under `key`, computed by `kernels/philox.cuh` on the emulated device.
+fn emulated_philox(emu: &emu_device::Emu, n: usize, key: [u32; 2], c: [u32; 4]) -> Vec<u32> {
+    use emu_device::Arg;
+    let word = |v: u32| Arg::Val(v.to_ne_bytes().to_vec());
+    let mut out = vec![0u32; 4 * n];
+    emu.launch(
+        "emu_philox_fill",
+        (64, 1, 1),
+        (256, 1, 1),
+        &mut [
+            Arg::U32Out(&mut out),
+            Arg::Val((n as u64).to_ne_bytes().to_vec()),
+            word(key[0]),
+            word(key[1]),
+            word(c[0]),
+            word(c[1]),
+            word(c[2]),
+            word(c[3]),
+        ],
+    )
+    .unwrap();
+    out
+}
+
+/// `kernels/philox.cuh` on the emulated device (both builds): Random123's known answers,
+/// then the bits of `tmcc_kernels::philox` for 70 001 consecutive counters under several
+/// keys and upper counter words.
+#[test]
+fn philox_cuda_equals_rust_on_the_emulated_device() {
+    use emu_device::{emu_or_skip, Build};
+    use tmcc_kernels::philox::{philox4x32_10, KNOWN_ANSWERS};
+    let n = 70_001usize;
+    let streams = [
+        ([0u32, 0], [0u32, 0]),
+        ([u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
+        ([0xa409_3822, 0x299f_31d0], [0x1319_8a2e, 0x0370_7344]),
+        ([12345, 7], [3, 0x8000_0000]),
+    ];
+    for build in [Build::Plain, Build::Asan] {
+        let Some(emu) = emu_or_skip("philox_cuda_equals_rust_on_the_emulated_device", build) else {
+            return;
+        };
+        for (counter, key, want) in KNOWN_ANSWERS {
+            let got = emulated_philox(&emu, 1, key, counter);
+            assert_eq!(
+                got, want,
+                "{build:?}: known answer for counter {counter:08x?}"
+            );
+        }
+        for (key, [c2, c3]) in streams {
+            let out = emulated_philox(&emu, n, key, [0, 0, c2, c3]);
+            for i in 0..n {
+                let counter = [i as u32, (i as u64 >> 32) as u32, c2, c3];
+                assert_eq!(
+                    out[4 * i..4 * i + 4],
+                    philox4x32_10(counter, key),
+                    "{build:?}: key {key:08x?}, counter {counter:08x?}"
+                );
+            }
+        }
+    }
+}
