@@ -78,7 +78,8 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
     let mut sampler = Sampler::<T>::new(
         (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
         ps.clone(),
-    );
+    )
+    .with_data(crate::data::DataSpec::of(cfg));
     let mut batch = HostBatch::default();
     let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
     let scale = T::one() / T::from_f64(f as f64);
