@@ -143,6 +143,75 @@ const CASES: &[(Input, &str)] = &[
         Sweep("n_feat = 2\nimportance = [1, nan]\n[grid]\nseed = [0, 1]\n"),
         "`importance`",
     ),
+    (
+        Flags(&["--set", "importance=[1, 1, 1, -0.5, 1, 1, 1, 1]"]),
+        "`importance`",
+    ),
+    (
+        Flags(&["--set", "data=exactly_k", "--set", "exactly_k=9"]),
+        "`exactly_k`",
+    ),
+    (
+        Flags(&["--set", "data=exactly_k", "--set", "exactly_k=0"]),
+        "`exactly_k`",
+    ),
+    (Flags(&["--set", "data=exactly_k"]), "`exactly_k`"),
+    (Flags(&["--set", "exactly_k=2"]), "`exactly_k`"),
+    (
+        Flags(&[
+            "--set",
+            "data=exactly_k",
+            "--set",
+            "exactly_k=2",
+            "--set",
+            "p=0.2",
+        ]),
+        "`p`",
+    ),
+    (
+        Flags(&[
+            "--instances",
+            "2",
+            "--set",
+            "data=exactly_k",
+            "--set",
+            "exactly_k=2",
+            "--set",
+            "p_per_instance=[0.1, 0.2]",
+        ]),
+        "`p_per_instance`",
+    ),
+    (Flags(&["--set", "data=at_most_two"]), "`data`"),
+    (Flags(&["--set", "labels=square"]), "`labels`"),
+    (Flags(&["--set", "values=gaussian"]), "`values`"),
+    (
+        Flags(&[
+            "--set",
+            "importance=[1, 1, 1, 1, 1, 1, 1, 1]",
+            "--set",
+            "importance_decay=0.8",
+        ]),
+        "`importance_decay`",
+    ),
+    (
+        Flags(&["--set", "importance_decay=-0.8"]),
+        "`importance_decay`",
+    ),
+    (
+        Flags(&["--set", "importance_decay=nan"]),
+        "`importance_decay`",
+    ),
+    (
+        Flags(&[
+            "--variant",
+            "mlp",
+            "--set",
+            "labels=abs",
+            "--set",
+            "res_factor=1.0",
+        ]),
+        "`res_factor`",
+    ),
 ];
 
 #[test]

@@ -396,4 +396,71 @@ mod tests {
         // The offset removes (p/4)² per uncomputed feature: a tiny but real gain.
         assert!(ev[1].loss < ev[0].loss);
     }
+
+    /// Elhage's task (|x| of signed values, importance 0.8^f) in every data mode: a naive
+    /// MLP built by hand — neurons `2j`, `2j+1` read `±x_j` and both write feature `j`, so
+    /// `out_j = ReLU(x_j) + ReLU(−x_j) = |x_j|` for `j < H/2` — evaluated by the ordinary
+    /// evaluation on its stream, with output 0 and with the best L2 constant, the mean
+    /// `P·E|u| = P/2`, on the other features; against the formulas of `tmcc_model::task`.
+    #[test]
+    fn naive_abs_models_evaluate_to_their_baselines_in_every_data_mode() {
+        use tmcc_model::config::{DataMode, Labels};
+        use tmcc_model::data::DataSpec;
+        for (data, p, k) in [
+            (DataMode::Bernoulli, 0.1, None),
+            (DataMode::AtLeastOne, 0.02, None),
+            (DataMode::ExactlyK, 0.01, Some(2)),
+        ] {
+            let cfg = Config {
+                variant: Variant::Mlp,
+                n_feat: 10,
+                n_hidden: 4,
+                labels: Labels::Abs,
+                importance_decay: Some(0.8),
+                data,
+                p,
+                exactly_k: k,
+                instances: 2,
+                eval_samples: 200_000,
+                ..Config::default()
+            };
+            cfg.validate().unwrap();
+            let (f, h) = (cfg.n_feat, cfg.n_hidden);
+            let mut w = Weights {
+                w1: vec![0.0; h * f],
+                w2: vec![0.0; f * h],
+                b2: None,
+            };
+            for j in 0..h / 2 {
+                w.w1[2 * j * f + j] = 1.0;
+                w.w1[(2 * j + 1) * f + j] = -1.0;
+                w.w2[j * h + 2 * j] = 1.0;
+                w.w2[j * h + 2 * j + 1] = 1.0;
+            }
+            let pm = DataSpec::of(&cfg).marginal(cfg.instance_p(0), f);
+            let mut offset = w.clone();
+            offset.b2 = Some(
+                (0..f)
+                    .map(|i| if i < h / 2 { 0.0 } else { pm / 2.0 })
+                    .collect(),
+            );
+            w.b2 = Some(vec![0.0; f]);
+            let model = to_model(&cfg, &[w, offset]).unwrap();
+            let ev = eval_model(&Device::Cpu, &model, cfg.eval_samples, None).unwrap();
+            let task = cfg.task();
+            let p0 = cfg.instance_p(0);
+            for (e, want) in [
+                (&ev[0], task.naive_loss(h, p0)),
+                (&ev[1], task.naive_constant_loss(h, p0)),
+            ] {
+                assert!(
+                    (e.loss - want).abs() <= 4.0 * e.loss_se + 1e-7,
+                    "{data:?}: {} ± {} vs {want}",
+                    e.loss,
+                    e.loss_se
+                );
+            }
+            assert!(ev[1].loss < ev[0].loss, "{data:?}");
+        }
+    }
 }

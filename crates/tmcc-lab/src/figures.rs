@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use tmcc_model::data::Labels;
 use tmcc_model::eval::{response_grid, response_target, FeatureResponse};
 use tmcc_model::task::Task;
 use tmcc_model::{Model, Param};
@@ -14,8 +15,28 @@ use tmcc_plot::{grid_of_line_charts, HLine, LineChart, Series, SeriesStyle};
 use crate::transplant::transplant;
 use crate::Error;
 
-/// One panel: every feature's `out_i − r·v` against `v`, with the target `act(c·v)` of
-/// `task` for reference: one dashed curve when every shown feature has the same label
+/// The name of [`Task::target`] at coefficient `c`: `relu(v)`, `gelu(1.42·v)`,
+/// `|v| − 1·v`, ….
+fn target_label(task: &Task, c: f64) -> String {
+    let cv = if c == 1.0 {
+        "v".to_string()
+    } else {
+        format!("{c:.2}·v")
+    };
+    let minus_residual = if task.residual == 0.0 {
+        String::new()
+    } else {
+        format!(" − {}·v", task.residual)
+    };
+    match task.labels {
+        Labels::ActPlusResid => format!("{}({cv})", task.act.name()),
+        Labels::Abs => format!("|{cv}|{minus_residual}"),
+        Labels::Relu => format!("relu({cv}){minus_residual}"),
+    }
+}
+
+/// One panel: every feature's `out_i − r·v` against `v`, with the target
+/// ([`Task::target`]) of `task` for reference: one dashed curve when every shown feature has the same label
 /// coefficient `c`, else two, at the smallest and the largest `c` shown.
 pub fn response_panel(title: &str, task: &Task, responses: &[FeatureResponse]) -> LineChart {
     let v = response_grid(responses.first().map_or(2, |r| r.resid.len()));
@@ -37,15 +58,9 @@ pub fn response_panel(title: &str, task: &Task, responses: &[FeatureResponse]) -
         .chain(features().max_by(by_coeff))
         .collect();
     shown.dedup_by_key(|f| task.coeffs[*f].to_bits());
-    let act = task.act.name();
     for f in shown {
-        let c = task.coeffs[f];
         series.push(Series {
-            label: if c == 1.0 {
-                format!("{act}(v)")
-            } else {
-                format!("{act}({c:.2}·v)")
-            },
+            label: target_label(task, task.coeffs[f]),
             x: v.clone(),
             y: response_target(task, f, &v),
             err: None,
@@ -483,5 +498,20 @@ mod tests {
         assert_eq!(refs[0].0, format!("gelu({lo:.2}·v)"));
         assert_eq!(refs[1].0, format!("gelu({hi:.2}·v)"));
         assert_eq!(refs[1].1[4], Act::Gelu.apply(hi));
+
+        let abs = Config {
+            labels: Labels::Abs,
+            ..Config::default()
+        }
+        .task();
+        let refs = dashed(&response_panel("t", &abs, &responses));
+        assert_eq!(refs.len(), 1);
+        assert_eq!(
+            refs[0].1,
+            (0..5)
+                .map(|j| abs.target(0, -1.0 + 0.5 * j as f64))
+                .collect::<Vec<_>>()
+        );
+        assert!(refs[0].0.starts_with("|v|"), "{}", refs[0].0);
     }
 }

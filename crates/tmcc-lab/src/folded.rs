@@ -100,7 +100,8 @@ fn for_each_sample(
     let mut sampler = Sampler::<f32>::new(
         (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
         (0..k).map(|i| cfg.instance_p(i)).collect(),
-    );
+    )
+    .with_data(tmcc_model::data::DataSpec::of(cfg));
     let mut batch = HostBatch::default();
     let mut done = 0;
     while done < samples {

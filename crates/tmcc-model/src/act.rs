@@ -5,8 +5,10 @@
 //! - GELU in its exact erf form: `GELU(x) = x·Φ(x) = x/2·(1 + erf(x/√2))`, derivative
 //!   `Φ(x) + x·φ(x)` with `φ(x) = exp(−x²/2)/√(2π)`. `erf` is libm's (correctly rounded
 //!   to within an ulp in f64); `f32` values are computed in `f64` and rounded once.
+//! - Identity: `x`, derivative 1 (a linear hidden layer, as in the toy models of
+//!   superposition: `h = W x`).
 //!
-//! Both are 0 at 0, so labels stay sparse where the input is.
+//! All are 0 at 0, so labels stay sparse where the input is.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,7 @@ use crate::model::Float;
 pub enum Act {
     Relu,
     Gelu,
+    Identity,
 }
 
 const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -32,6 +35,7 @@ impl Act {
         match self {
             Act::Relu => "relu",
             Act::Gelu => "gelu",
+            Act::Identity => "identity",
         }
     }
 
@@ -44,6 +48,7 @@ impl Act {
                 let v = x.as_f64();
                 T::from_f64(v * normal_cdf(v))
             }
+            Act::Identity => x,
         }
     }
 
@@ -62,6 +67,7 @@ impl Act {
                 let v = x.as_f64();
                 T::from_f64(normal_cdf(v) + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
             }
+            Act::Identity => T::one(),
         }
     }
 

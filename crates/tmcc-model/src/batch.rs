@@ -1,6 +1,8 @@
 //! Sparse batches of the task. Each coordinate of `x ∈ R^F` is independently active with
 //! probability `p` and then `U[-1, 1]`, else exactly 0; labels `y = ReLU(x) + r·x` are
-//! never stored (they are zero wherever `x` is).
+//! never stored (they are zero wherever `x` is). The other laws of crate::data (values
+//! `U[0, 1]`, at least one active, exactly `k` active) are drawn by the same walk, see
+//! [`draw_part`]; the default law consumes the stream exactly as it always has.
 //!
 //! A batch of `K` instances × `B` samples is one CSR matrix of `K·B` rows (instance-major)
 //! with sorted column indices. It is drawn sparse: the gaps between active cells of a
@@ -12,6 +14,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmcc_kernels::Scalar;
+
+use crate::data::{Activity, DataSpec, Values};
 
 /// `K·B` samples as CSR over `F` columns.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -77,6 +81,10 @@ struct Part<T> {
     ends: Vec<u64>,
     table_p: f64,
     table_f: usize,
+    /// `F` flags of the cells chosen so far in an exactly-`k` row (all false between rows).
+    chosen: Vec<bool>,
+    /// The cells of an exactly-`k` row, sorted before they are written.
+    picks: Vec<u32>,
 }
 
 /// Longest row-end table (rows longer than this use the logarithm for the last gaps).
@@ -86,7 +94,18 @@ const MAX_TABLE: usize = 1 << 12;
 pub struct Sampler<T> {
     pub rngs: Vec<ChaCha8Rng>,
     pub ps: Vec<f64>,
+    data: DataSpec,
     parts: Vec<Part<T>>,
+}
+
+/// An active cell's value from 32 random bits `j`: `(j + ½)/2³¹ − 1 ∈ (−1, 1)` (signed) or
+/// `(j + ½)/2³² ∈ (0, 1)` (unsigned).
+#[inline]
+fn cell_value(values: Values, j: u64) -> f64 {
+    match values {
+        Values::Signed => (j as f64 + 0.5) * (1.0 / 2_147_483_648.0) - 1.0,
+        Values::Unsigned => (j as f64 + 0.5) * (1.0 / 4_294_967_296.0),
+    }
 }
 
 /// Draws one instance's `rows×n_feat` cells into `part` (cleared first). Each row is its
@@ -99,9 +118,16 @@ pub struct Sampler<T> {
 /// past any row). Whether the row ends here (`gap ≥` the cells left, i.e.
 /// `U ≤ (1−p)^left`) is read from a table, so the logarithm is only taken for the cells
 /// that are drawn active.
+///
+/// At least one active: the row's first step draws the first active cell `j` from its
+/// truncated geometric law by inverse CDF, `j = ⌊ln(1 − V·(1 − q^F)) / ln q⌋` with
+/// `V = 1 − U ∈ [0, 1)` from the same high 32 bits (and the value from the low 32), then
+/// the walk goes on from `j + 1` as above. Exactly `k`: Floyd's algorithm picks `k`
+/// distinct cells (`k` bounded integer draws), sorted, then one 32-bit draw per value.
 fn draw_part<T: Scalar>(
     rng: &mut ChaCha8Rng,
     p: f64,
+    data: DataSpec,
     rows: usize,
     n_feat: usize,
     part: &mut Part<T>,
@@ -109,6 +135,10 @@ fn draw_part<T: Scalar>(
     part.row_len.clear();
     part.col.clear();
     part.val.clear();
+    if let Activity::Exactly(k) = data.activity {
+        draw_exactly_k(rng, k, data.values, rows, n_feat, part);
+        return;
+    }
     let log_q = (-p).ln_1p(); // ln(1 − p); −∞ when p = 1 (every gap 0)
     if part.table_p != p || part.table_f != n_feat || part.ends.is_empty() {
         let len = n_feat.min(MAX_TABLE) + 1;
@@ -125,10 +155,22 @@ fn draw_part<T: Scalar>(
         part.table_f = n_feat;
     }
     let ends = &part.ends;
-    let scale = 1.0 / 2_147_483_648.0;
+    // 1 − q^F, the probability of a non-empty row (at least one active).
+    let non_empty = -(n_feat as f64 * log_q).exp_m1();
     for _ in 0..rows {
         let mut pos = 0usize;
         let mut len = 0u32;
+        if data.activity == Activity::AtLeastOne && n_feat > 0 {
+            let w: u64 = rng.random();
+            let v = 1.0 - ((w >> 32) + 1) as f64 * (1.0 / 4_294_967_296.0);
+            let first = ((-v * non_empty).ln_1p() / log_q) as usize;
+            pos = first.min(n_feat - 1);
+            part.col.push(pos as u32);
+            part.val
+                .push(T::from_f64(cell_value(data.values, w & 0xffff_ffff)));
+            len += 1;
+            pos += 1;
+        }
         while pos < n_feat {
             let w: u64 = rng.random();
             let hi = (w >> 32) + 1; // U·2³² ∈ [1, 2³²]
@@ -144,8 +186,8 @@ fn draw_part<T: Scalar>(
             }
             pos += gap;
             part.col.push(pos as u32);
-            let j = (w & 0xffff_ffff) as f64;
-            part.val.push(T::from_f64((j + 0.5) * scale - 1.0));
+            part.val
+                .push(T::from_f64(cell_value(data.values, w & 0xffff_ffff)));
             len += 1;
             pos += 1;
         }
@@ -153,20 +195,64 @@ fn draw_part<T: Scalar>(
     }
 }
 
+/// Draws `rows` rows of exactly `k` active cells each (Floyd: for `j = F−k … F−1` pick
+/// `t ∈ 0..=j`, taking `j` itself if `t` is already chosen; every `k`-set is equally likely).
+fn draw_exactly_k<T: Scalar>(
+    rng: &mut ChaCha8Rng,
+    k: usize,
+    values: Values,
+    rows: usize,
+    n_feat: usize,
+    part: &mut Part<T>,
+) {
+    part.chosen.clear();
+    part.chosen.resize(n_feat, false);
+    for _ in 0..rows {
+        part.picks.clear();
+        for j in n_feat - k..n_feat {
+            let t = rng.random_range(0..=j);
+            let pick = if part.chosen[t] { j } else { t };
+            part.chosen[pick] = true;
+            part.picks.push(pick as u32);
+        }
+        part.picks.sort_unstable();
+        for &c in &part.picks {
+            part.chosen[c as usize] = false;
+            part.col.push(c);
+            let j: u32 = rng.random();
+            part.val.push(T::from_f64(cell_value(values, j as u64)));
+        }
+        part.row_len.push(k as u32);
+    }
+}
+
 impl<T: Scalar> Sampler<T> {
+    /// Today's law (Bernoulli cells, `U[−1, 1]` values) for every instance.
     pub fn new(rngs: Vec<ChaCha8Rng>, ps: Vec<f64>) -> Self {
         assert_eq!(rngs.len(), ps.len());
         let parts = vec![Part::default(); rngs.len()];
-        Self { rngs, ps, parts }
+        Self {
+            rngs,
+            ps,
+            data: DataSpec::default(),
+            parts,
+        }
+    }
+
+    /// The same sampler drawing the law `data` (crate::data).
+    pub fn with_data(mut self, data: DataSpec) -> Self {
+        self.data = data;
+        self
     }
 
     /// Draws `rows` samples per instance into `out`, reusing its storage.
     pub fn sample(&mut self, rows: usize, n_feat: usize, out: &mut HostBatch<T>) {
+        let data = self.data;
         self.rngs
             .par_iter_mut()
             .zip(&self.ps)
             .zip(self.parts.par_iter_mut())
-            .for_each(|((rng, &p), part)| draw_part(rng, p, rows, n_feat, part));
+            .for_each(|((rng, &p), part)| draw_part(rng, p, data, rows, n_feat, part));
         out.instances = self.rngs.len();
         out.rows_per_instance = rows;
         out.n_feat = n_feat;
@@ -283,5 +369,108 @@ mod tests {
         s.sample(7, 6, &mut b);
         let dense: Vec<f32> = (0..2).flat_map(|k| b.dense_instance(k)).collect();
         assert_eq!(HostBatch::from_dense(2, 7, 6, &dense), b);
+    }
+
+    fn draw(data: DataSpec, p: f64, rows: usize, f: usize) -> HostBatch<f64> {
+        let mut s = Sampler::<f64>::new(vec![rng(11, Stream::Data)], vec![p]).with_data(data);
+        let mut b = HostBatch::default();
+        s.sample(rows, f, &mut b);
+        b
+    }
+
+    fn row_counts(b: &HostBatch<f64>) -> Vec<u32> {
+        b.row_ptr.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[test]
+    fn at_least_one_is_bernoulli_conditioned_on_a_non_empty_row() {
+        // P(n = 1 | n ≥ 1) = F·p·q^(F−1) / (1 − q^F); each feature p/(1 − q^F).
+        for (p, f) in [(0.01, 100), (0.2, 7), (1.0, 5)] {
+            let data = DataSpec {
+                activity: Activity::AtLeastOne,
+                values: Values::Signed,
+            };
+            let rows = 40_000;
+            let b = draw(data, p, rows, f);
+            let counts = row_counts(&b);
+            assert!(counts.iter().all(|&n| n >= 1), "p={p}: an empty row");
+            let q: f64 = 1.0 - p;
+            let non_empty = 1.0 - q.powi(f as i32);
+            let want1 = f as f64 * p * q.powi(f as i32 - 1) / non_empty;
+            let got1 = counts.iter().filter(|&&n| n == 1).count() as f64 / rows as f64;
+            let se = (want1 * (1.0 - want1) / rows as f64).sqrt();
+            assert!(
+                (got1 - want1).abs() <= 5.0 * se + 1e-12,
+                "p={p}: {got1} vs {want1}"
+            );
+            let mut per_feature = vec![0usize; f];
+            b.col.iter().for_each(|&c| per_feature[c as usize] += 1);
+            let want = rows as f64 * data.marginal(p, f);
+            for c in per_feature {
+                assert!((c as f64 - want).abs() <= 5.0 * want.sqrt() + 1e-9, "p={p}");
+            }
+            for r in 0..rows {
+                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
+                assert!(cols.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_k_rows_hold_k_distinct_features_evenly() {
+        for (k, f) in [(1, 100), (3, 10), (5, 5)] {
+            let data = DataSpec {
+                activity: Activity::Exactly(k),
+                values: Values::Signed,
+            };
+            let rows = 20_000;
+            let b = draw(data, 0.01, rows, f);
+            assert!(row_counts(&b).iter().all(|&n| n as usize == k));
+            for r in 0..rows {
+                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
+                assert!(cols.windows(2).all(|w| w[0] < w[1]), "{cols:?}");
+            }
+            let mut per_feature = vec![0usize; f];
+            b.col.iter().for_each(|&c| per_feature[c as usize] += 1);
+            let want = (rows * k) as f64 / f as f64;
+            let sd = (want * (1.0 - k as f64 / f as f64)).sqrt();
+            for c in per_feature {
+                assert!(
+                    (c as f64 - want).abs() <= 5.0 * sd + 1e-9,
+                    "k={k}: {c} vs {want}"
+                );
+            }
+            // Pairs are even too (every k-set equally likely): feature 0 with 1 vs 0 with 2.
+            if k >= 2 && f > 2 {
+                let has = |r: usize, c: u32| {
+                    b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize].contains(&c)
+                };
+                let pair = |c: u32| (0..rows).filter(|&r| has(r, 0) && has(r, c)).count() as f64;
+                let (a, z) = (pair(1), pair(f as u32 - 1));
+                assert!((a - z).abs() <= 5.0 * (a + z).sqrt(), "{a} vs {z}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_values_are_uniform_on_zero_one_from_the_same_stream() {
+        let signed = draw(DataSpec::default(), 0.3, 5000, 20);
+        let data = DataSpec {
+            activity: Activity::Bernoulli,
+            values: Values::Unsigned,
+        };
+        let unsigned = draw(data, 0.3, 5000, 20);
+        // Same cells (the stream is consumed alike), values mapped from the same bits.
+        assert_eq!(
+            (&signed.row_ptr, &signed.col),
+            (&unsigned.row_ptr, &unsigned.col)
+        );
+        for (s, u) in signed.val.iter().zip(&unsigned.val) {
+            assert!((0.0..1.0).contains(u) && *u > 0.0);
+            assert!(((s + 1.0) / 2.0 - u).abs() < 1e-15);
+        }
+        let n = unsigned.nnz() as f64;
+        let mean = unsigned.val.iter().sum::<f64>() / n;
+        assert!((mean - 0.5).abs() < 5.0 * (1.0 / 12.0 / n).sqrt());
     }
 }

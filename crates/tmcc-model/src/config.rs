@@ -10,6 +10,7 @@ use crate::task::Task;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::act::Act;
+pub use crate::data::{DataMode, Labels, Values};
 
 /// Which member of the model family (docs/science.md#model-family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,8 +212,16 @@ pub struct Config {
     pub init_bound_out: Option<f64>,
     pub loss: LossName,
     pub loss_space: LossSpace,
-    /// Per-feature importance (empty: all 1).
+    /// Per-feature importance (empty: all 1, or `importance_decay^f`).
     pub importance: Vec<f64>,
+    /// `imp_f = importance_decay^f` instead of a list (crate::data).
+    pub importance_decay: Option<f64>,
+    /// Labels, feature values and the law of active features (crate::data).
+    pub labels: Labels,
+    pub values: Values,
+    pub data: DataMode,
+    /// Active features per sample with `data = exactly_k`.
+    pub exactly_k: Option<usize>,
     pub optimizer: Optimizer,
     pub lr: f64,
     pub weight_decay: f64,
@@ -264,6 +273,11 @@ impl Default for Config {
             loss: LossName::L2,
             loss_space: LossSpace::Readoff,
             importance: Vec::new(),
+            importance_decay: None,
+            labels: Labels::ActPlusResid,
+            values: Values::Signed,
+            data: DataMode::Bernoulli,
+            exactly_k: None,
             optimizer: Optimizer::Adam,
             lr: 5e-4,
             weight_decay: 0.0,
@@ -347,6 +361,8 @@ impl Config {
         let full = Config {
             res_factor: Some(0.0),
             init_bound_out: Some(0.0),
+            importance_decay: Some(1.0),
+            exactly_k: Some(1),
             ..Config::default()
         };
         match toml::Value::try_from(&full) {
@@ -449,8 +465,12 @@ impl Config {
             .copied()
             .unwrap_or(self.seed.wrapping_add(k as u64))
     }
+    /// Instance `k`'s feature probability; with `exactly_k` data, `k/F` (crate::data).
     pub fn instance_p(&self, k: usize) -> f64 {
-        self.p_per_instance.get(k).copied().unwrap_or(self.p)
+        match (self.data, self.exactly_k) {
+            (DataMode::ExactlyK, Some(n)) => n as f64 / self.n_feat as f64,
+            _ => self.p_per_instance.get(k).copied().unwrap_or(self.p),
+        }
     }
     pub fn instance_sigma(&self, k: usize) -> f64 {
         self.sigma_per_instance
@@ -461,7 +481,10 @@ impl Config {
 
     /// Importance of feature `f`.
     pub fn importance_of(&self, f: usize) -> f64 {
-        self.importance.get(f).copied().unwrap_or(1.0)
+        match self.importance_decay {
+            Some(d) => d.powi(f as i32),
+            None => self.importance.get(f).copied().unwrap_or(1.0),
+        }
     }
 
     /// The task this config trains on ([`Task`]: labels, loss, importance).
@@ -563,6 +586,7 @@ impl Config {
             })?;
         }
         check_p("p", self.p)?;
+        crate::data::validate(self)?;
         if let Some(r) = self.res_factor {
             check(r.is_finite(), "res_factor", || {
                 format!("must be finite, got {r}")

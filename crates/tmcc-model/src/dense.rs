@@ -102,7 +102,8 @@ pub fn evaluate<T: Float>(
     let mut sampler = Sampler::<T>::new(
         (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
         ps.clone(),
-    );
+    )
+    .with_data(crate::data::DataSpec::of(cfg));
     let mut batch = HostBatch::default();
     let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
     let mut done = 0;

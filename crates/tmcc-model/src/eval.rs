@@ -9,7 +9,7 @@
 //! `resid_i(v) = out_i − r·v` (`r` = 0 without a residual stream) is compared with what
 //! the MLP must add to the residual for the label, `t_i(v) = act(c_i·v)` (the model's
 //! hidden activation and label coefficient, [`crate::task`]; `ReLU(v)` for the seed's
-//! task). With `ρ = RMS_v t_i`: *computed* if `RMS(resid − t_i)/ρ ≤ 0.2`,
+//! task; `|c_i·v| − r·v` and `ReLU(c_i·v) − r·v` for `abs` and `relu` labels). With `ρ = RMS_v t_i`: *computed* if `RMS(resid − t_i)/ρ ≤ 0.2`,
 //! *zero* if `RMS(resid)/ρ ≤ 0.2`, else *partial*.
 
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,8 @@ pub fn evaluate<T: Float, Bk: Backend<T>>(
     let mut sampler = Sampler::<T>::new(
         (0..k).map(|_| rng(cfg.eval_seed, Stream::Eval)).collect(),
         ps.clone(),
-    );
+    )
+    .with_data(crate::data::DataSpec::of(cfg));
     let mut batch = HostBatch::default();
     let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
     let scale = T::one() / T::from_f64(f as f64);
@@ -168,11 +169,10 @@ pub fn response_grid(n: usize) -> Vec<f64> {
 }
 
 /// The target a computed feature `f` of `task` follows on the grid `v` (beyond the
-/// residual): `act(c_f·v)` at each point.
+/// residual): [`Task::target`], `act(c_f·v)` for `act_plus_resid` labels, `|c_f·v| − ρ·v`
+/// or `ReLU(c_f·v) − ρ·v` for `abs` and `relu`.
 pub fn response_target(task: &Task, f: usize, v: &[f64]) -> Vec<f64> {
-    v.iter()
-        .map(|&vj| task.act.apply(task.coeffs[f] * vj))
-        .collect()
+    v.iter().map(|&vj| task.target(f, vj)).collect()
 }
 
 /// Classifies a response `resid` against its `target` (both on one grid).
@@ -320,6 +320,32 @@ mod tests {
             assert!(fr.err_computed < 1e-12);
             let relu: Vec<f64> = v.iter().map(|v| v.max(0.0)).collect();
             assert_ne!(classify(&relu, &fr.resid).2, FeatureClass::Computed);
+        }
+    }
+
+    /// With `abs` labels on a residual model a model that outputs its labels computes every
+    /// feature: the target is `|c·v| − r·v`, not `act(c·v)`.
+    #[test]
+    fn the_target_of_abs_labels_is_what_the_residual_leaves() {
+        use crate::config::{Labels, Variant};
+        let cfg = Config {
+            variant: Variant::ResMlp,
+            n_feat: 4,
+            n_hidden: 2,
+            labels: Labels::Abs,
+            res_factor: Some(0.5),
+            ..Config::default()
+        };
+        let task = cfg.task();
+        let (f, v) = (cfg.n_feat, response_grid(21));
+        let out: Vec<f64> = (0..f)
+            .flat_map(|i| v.iter().map(move |&vj| (i, vj)))
+            .flat_map(|(i, vj)| (0..f).map(move |o| if o == i { vj } else { 0.0 }))
+            .enumerate()
+            .map(|(cell, x)| task.label(cell % f, x))
+            .collect();
+        for fr in &classify_outputs(&cfg, &v, &out, 1)[0] {
+            assert_eq!(fr.class, FeatureClass::Computed, "{fr:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod act;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod dense;
 pub mod eval;
 pub mod fast;

@@ -140,9 +140,10 @@ impl Estimate {
         } else {
             0.0
         };
+        let data = crate::data::DataSpec::of(cfg);
         let p_max = (0..cfg.instances)
-            .map(|i| cfg.instance_p(i))
-            .fold(cfg.p, f64::max)
+            .map(|i| data.marginal(cfg.instance_p(i), cfg.n_feat))
+            .fold(data.marginal(cfg.p, cfg.n_feat), f64::max)
             .clamp(0.0, 1.0);
         // A sparse batch of `rows` rows per instance: offsets, then a column and a value
         // per non-zero.

@@ -40,6 +40,26 @@ const PRESETS: &[Preset] = &[
             "the follow-up paper's clean mix model: F=100, H=50, AdamW 3e-3, half cosine, 10k steps",
         toml: include_str!("../../../presets/follow-up-clean.toml"),
     },
+    Preset {
+        name: "elhage-abs",
+        summary: "Elhage et al.'s |x| model: ReLU(W2 ReLU(W1 x) + b), F=100, H=40, importance 0.8^i, 7 p's",
+        toml: include_str!("../../../presets/elhage-abs.toml"),
+    },
+    Preset {
+        name: "tmcc-abs",
+        summary: "the one-block TMCC (apd-1layer) with abs labels y = |x|",
+        toml: include_str!("../../../presets/tmcc-abs.toml"),
+    },
+    Preset {
+        name: "apd-tms-5-2",
+        summary: "APD's TMS 5-2: ReLU(WᵀWx + b), U[0,1] values, p=0.05, 12 instances, script's linear lr 5e-3",
+        toml: include_str!("../../../presets/apd-tms-5-2.toml"),
+    },
+    Preset {
+        name: "apd-tms-40-10",
+        summary: "APD's TMS 40-10: ReLU(WᵀWx + b), U[0,1] values, p=0.05, 3 instances, script's linear lr 5e-3",
+        toml: include_str!("../../../presets/apd-tms-40-10.toml"),
+    },
 ];
 
 /// Every preset, in a fixed order.
@@ -101,6 +121,27 @@ mod tests {
         assert_eq!((three.n_feat, three.widths()), (102, vec![17, 17, 17]));
         let clean = load("follow-up-clean").unwrap();
         assert!((clean.init_bound_out.unwrap() - (6.0f64 / 100.0).sqrt()).abs() < 1e-15);
+        let elhage = load("elhage-abs").unwrap();
+        assert_eq!((elhage.n_feat, elhage.n_hidden), (100, 40));
+        assert_eq!(elhage.importance_of(2), 0.8 * 0.8);
+        assert_eq!(elhage.p_per_instance.len(), elhage.instances);
+        // |x| of a signed value takes two ReLUs: 20 features computed.
+        assert_eq!(elhage.task().naive_computed(40), 20);
+        let abs = load("tmcc-abs").unwrap();
+        assert_eq!(
+            (abs.labels, abs.res_factor(), abs.task().naive_computed(50)),
+            (crate::config::Labels::Abs, 1.0, 50)
+        );
+        for (name, f, h, k) in [("apd-tms-5-2", 5, 2, 12), ("apd-tms-40-10", 40, 10, 3)] {
+            let tms = load(name).unwrap();
+            assert_eq!(
+                (tms.n_feat, tms.n_hidden, tms.instances),
+                (f, h, k),
+                "{name}"
+            );
+            assert!(tms.tied && tms.bias2 && !tms.bias1, "{name}");
+            assert_eq!(tms.values, crate::config::Values::Unsigned, "{name}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tmcc_kernels::Backend;
 
 use crate::batch::{HostBatch, Sampler};
+use crate::data::DataSpec;
 use crate::dense::DenseState;
 use crate::fast::{no_fast_path, FastModel, WorkspacePool};
 use crate::init::{rng, Stream};
@@ -92,7 +93,7 @@ impl<T: Float, Bk: Backend<T>> Trainer<T, Bk> {
             Engine::Fast { fast, pool }
         };
         Ok(Self {
-            sampler: Sampler::new(rngs, ps),
+            sampler: Sampler::new(rngs, ps).with_data(DataSpec::of(cfg)),
             batch: HostBatch::default(),
             next: HostBatch::default(),
             ahead: false,

@@ -151,7 +151,8 @@ fn reference_training(cfg: &Config, steps: u64) -> Vec<f64> {
         .map(|k| tmcc_model::init::rng(cfg.instance_seed(k), tmcc_model::init::Stream::Data))
         .collect();
     let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
-    let mut sampler = tmcc_model::batch::Sampler::<f32>::new(rngs, ps);
+    let mut sampler = tmcc_model::batch::Sampler::<f32>::new(rngs, ps)
+        .with_data(tmcc_model::data::DataSpec::of(cfg));
     let mut batch = Default::default();
     let (b, f) = (cfg.batch_size, cfg.n_feat);
     for t in 0..steps {
@@ -302,9 +303,18 @@ fn hundred_adam_steps_agree_in_f32() {
 /// steps with a finite loss).
 #[test]
 fn apd_presets_train_on_the_fast_path() {
-    for name in ["apd-1layer", "apd-2layer", "spd-3layer"] {
+    for name in [
+        "apd-1layer",
+        "apd-2layer",
+        "spd-3layer",
+        "tmcc-abs",
+        "elhage-abs",
+        "apd-tms-5-2",
+        "apd-tms-40-10",
+    ] {
         let mut cfg = tmcc_model::presets::load(name).unwrap();
         cfg.instances = 1;
+        cfg.p_per_instance.truncate(1);
         cfg.batch_size = 256;
         cfg.steps = 3;
         let mut t = Trainer::new(Cpu, Model::<f32>::new(&cfg).unwrap()).unwrap();
@@ -312,5 +322,27 @@ fn apd_presets_train_on_the_fast_path() {
         let log = t.run(None, |_, _| Ok(true)).unwrap();
         let last = log.last().unwrap();
         assert!(last.loss.iter().all(|l| l.is_finite()), "{name}: {last:?}");
+    }
+}
+
+/// The toy models of other papers (presets `elhage-abs`, `apd-tms-*`, `tmcc-abs`) and the
+/// other data laws, fast path against reference in f64, one fixed config each.
+#[test]
+fn the_other_toy_models_agree_with_the_reference() {
+    for name in ["tmcc-abs", "elhage-abs", "apd-tms-5-2", "apd-tms-40-10"] {
+        let mut cfg = tmcc_model::presets::load(name).unwrap();
+        cfg.n_feat = cfg.n_feat.min(12);
+        cfg.d_emb = cfg.d_emb.min(20);
+        cfg.n_hidden = cfg.n_hidden.min(4);
+        cfg.importance_decay = cfg.importance_decay.map(|_| 0.8);
+        cfg.instances = 2;
+        cfg.p_per_instance = if cfg.p_per_instance.is_empty() {
+            Vec::new()
+        } else {
+            vec![0.5, 0.1]
+        };
+        cfg.p = 0.3;
+        cfg.batch_size = 16;
+        agree_in_f64(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }

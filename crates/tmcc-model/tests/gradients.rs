@@ -5,7 +5,10 @@
 //! (the finite difference is then not a derivative); the tests count and bound the skips.
 //! A second property covers APD's residual MLPs: 1–3 blocks of their own widths, ReLU or
 //! GELU (hidden and output), trivial or random label coefficients, read-off or residual
-//! loss space, biases and tied weights.
+//! loss space, biases and tied weights. Both draw the task options of crate::data
+//! (labels `act_plus_resid`/`abs`/`relu`, values `U[−1, 1]`/`U[0, 1]`, Bernoulli /
+//! at-least-one / exactly-`k` data, importance decay); a third test checks every one of
+//! their combinations once on a fixed model.
 
 mod common;
 
@@ -130,4 +133,84 @@ fn a_relu_on_its_kink_is_detected_and_skipped() {
     let (checked, skipped) = check_instance(&m, 0, &x);
     assert!(skipped > 0, "no perturbation was seen crossing the kink");
     assert!(checked > skipped);
+}
+
+#[test]
+fn every_label_value_data_and_importance_combination_has_exact_gradients() {
+    use tmcc_model::config::{DataMode, Labels, Values};
+    let mut combos = 0;
+    for labels in [Labels::ActPlusResid, Labels::Abs, Labels::Relu] {
+        for values in [Values::Signed, Values::Unsigned] {
+            for data in [
+                DataMode::Bernoulli,
+                DataMode::AtLeastOne,
+                DataMode::ExactlyK,
+            ] {
+                for decay in [false, true] {
+                    let base = Config {
+                        variant: Variant::EmbRes,
+                        n_feat: 5,
+                        n_hidden: 3,
+                        d_emb: 7,
+                        p: 0.3,
+                        res_factor: Some(0.7),
+                        bias1: true,
+                        bias2: true,
+                        batch_size: 6,
+                        instances: 1,
+                        seed: 3,
+                        ..Config::default()
+                    };
+                    let task = TaskOptions {
+                        labels,
+                        values,
+                        data,
+                        k_seed: 1,
+                        decay,
+                        identity_act: false,
+                    };
+                    let cfg = with_task_options(base, &task);
+                    let mut m = Model::<f64>::new(&cfg).unwrap();
+                    perturb_biases(&mut m);
+                    let x = first_batch::<f64>(&cfg).dense_instance(0);
+                    let (checked, skipped) = check_instance(&m, 0, &x);
+                    assert!(
+                        checked > 3 * skipped,
+                        "{skipped} of {checked} skipped: {cfg:?}"
+                    );
+                    combos += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(combos, 36);
+}
+
+/// APD's toy model of superposition: tied weights, a linear hidden layer, ReLU output with a
+/// final bias, `U[0, 1]` values, `|x|` labels.
+#[test]
+fn the_tms_model_has_exact_gradients() {
+    use tmcc_model::config::{Act, Labels, OutAct, Values};
+    let cfg = Config {
+        variant: Variant::Mlp,
+        n_feat: 5,
+        n_hidden: 2,
+        act: Act::Identity,
+        tied: true,
+        bias2: true,
+        out_act: OutAct::Relu,
+        labels: Labels::Abs,
+        values: Values::Unsigned,
+        p: 0.4,
+        batch_size: 8,
+        instances: 1,
+        seed: 5,
+        ..Config::default()
+    };
+    cfg.validate().unwrap();
+    let mut m = Model::<f64>::new(&cfg).unwrap();
+    perturb_biases(&mut m);
+    let x = first_batch::<f64>(&cfg).dense_instance(0);
+    let (checked, skipped) = check_instance(&m, 0, &x);
+    assert!(checked > 3 * skipped, "{skipped} of {checked} skipped");
 }

@@ -2,7 +2,8 @@
 //! `grad ← grad ⊙ act'(pre)` (crate::act): ReLU by the backend's kernels (its mask reads
 //! `post`, which is `> 0` exactly where `pre` is); GELU, exact erf form, elementwise on the
 //! host through `read`/`write` (the kernel backend has no GELU operation: on the CPU this
-//! is two copies of a `B×H` buffer, on a device a transfer each way).
+//! is two copies of a `B×H` buffer, on a device a transfer each way); identity, `post ← 0`
+//! then `post += 1·pre` (exact), and a backward pass that leaves `grad` as it is.
 
 use tmcc_kernels::Backend;
 
@@ -22,6 +23,10 @@ pub(super) fn forward<T: Float, Bk: Backend<T>>(
         Act::Gelu => {
             let values: Vec<T> = bk.read(pre)?.into_iter().map(|v| act.apply(v)).collect();
             bk.write(post, &values)?;
+        }
+        Act::Identity => {
+            bk.fill(post, T::zero())?;
+            bk.axpy(T::one(), pre, post)?;
         }
     }
     Ok(())
@@ -45,6 +50,7 @@ pub(super) fn backward<T: Float, Bk: Backend<T>>(
             }
             bk.write(grad, &g)?;
         }
+        Act::Identity => {}
     }
     Ok(())
 }

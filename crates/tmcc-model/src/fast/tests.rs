@@ -19,7 +19,9 @@ fn batch<T: Float>(cfg: &Config) -> HostBatch<T> {
         .collect();
     let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
     let mut b = HostBatch::default();
-    Sampler::new(rngs, ps).sample(cfg.batch_size, cfg.n_feat, &mut b);
+    Sampler::new(rngs, ps)
+        .with_data(crate::data::DataSpec::of(cfg))
+        .sample(cfg.batch_size, cfg.n_feat, &mut b);
     b
 }
 

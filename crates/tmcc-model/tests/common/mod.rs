@@ -4,9 +4,81 @@
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use tmcc_model::batch::{HostBatch, Sampler};
-use tmcc_model::config::{Act, Config, LabelCoeffs, LossName, LossSpace, Mixing, OutAct, Variant};
+use tmcc_model::config::{
+    Act, Config, DataMode, LabelCoeffs, Labels, LossName, LossSpace, Mixing, OutAct, Values,
+    Variant,
+};
+use tmcc_model::data::DataSpec;
 use tmcc_model::init::{rng, Stream};
 use tmcc_model::{reference, Float, Model, Param};
+
+/// The task options of crate::data drawn for a config: labels, values, data mode (with
+/// `k`), whether importance is a decay, and (one in four) a linear hidden layer
+/// (`act = identity`, the toy models of superposition).
+#[derive(Clone, Debug)]
+pub struct TaskOptions {
+    pub labels: Labels,
+    pub values: Values,
+    pub data: DataMode,
+    pub k_seed: usize,
+    pub decay: bool,
+    pub identity_act: bool,
+}
+
+pub fn arb_task_options() -> impl Strategy<Value = TaskOptions> {
+    (
+        0usize..3,
+        any::<bool>(),
+        0usize..3,
+        0usize..64,
+        any::<bool>(),
+        prop::bool::weighted(0.25),
+    )
+        .prop_map(
+            |(labels, unsigned, data, k_seed, decay, identity_act)| TaskOptions {
+                labels: [Labels::ActPlusResid, Labels::Abs, Labels::Relu][labels],
+                values: if unsigned {
+                    Values::Unsigned
+                } else {
+                    Values::Signed
+                },
+                data: [
+                    DataMode::Bernoulli,
+                    DataMode::AtLeastOne,
+                    DataMode::ExactlyK,
+                ][data],
+                k_seed,
+                decay,
+                identity_act,
+            },
+        )
+}
+
+/// `cfg` with the task options `t`: exactly-`k` data takes `k = 1 + k_seed % F` and leaves
+/// `p` at its default; a decay replaces an importance list (not with the residual-space
+/// loss); `abs`/`relu` labels without a residual stream leave `res_factor` unset.
+pub fn with_task_options(mut cfg: Config, t: &TaskOptions) -> Config {
+    cfg.labels = t.labels;
+    cfg.values = t.values;
+    if t.identity_act {
+        cfg.act = Act::Identity;
+    }
+    cfg.data = t.data;
+    if t.data == DataMode::ExactlyK {
+        cfg.exactly_k = Some(1 + t.k_seed % cfg.n_feat);
+        cfg.p = Config::default().p;
+        cfg.p_per_instance.clear();
+    }
+    if t.decay && cfg.loss_space == LossSpace::Readoff {
+        cfg.importance.clear();
+        cfg.importance_decay = Some(0.7);
+    }
+    if t.labels != Labels::ActPlusResid && !cfg.variant.has_residual() {
+        cfg.res_factor = None;
+    }
+    cfg.validate().expect("a drawn config is valid");
+    cfg
+}
 
 /// The range of [`arb_deep_config`]: features in `2..max_feat`, block widths in
 /// `1..max_width`, `instances` side by side, and whether the residual-space loss is drawn
@@ -21,7 +93,8 @@ pub struct DeepRange {
 /// A small residual MLP of 1–3 blocks of their own widths with every option of APD's
 /// targets: ReLU or GELU hidden layers, any output activation, label coefficients, L1 or
 /// L2, biases, tying, importance and (if `range.resid`) the residual-space loss, over every
-/// variant with a residual stream.
+/// variant with a residual stream; with every label, value law, data mode and importance
+/// decay ([`with_task_options`]).
 pub fn arb_deep_config(range: DeepRange) -> impl Strategy<Value = Config> {
     let shape = (
         0usize..4,
@@ -41,11 +114,12 @@ pub fn arb_deep_config(range: DeepRange) -> impl Strategy<Value = Config> {
         any::<bool>(),
     );
     let values = (-0.5f64..1.5, 0u64..1_000_000, 0u64..1000, 0usize..3);
-    (shape, flags, values).prop_map(
+    (shape, flags, values, arb_task_options()).prop_map(
         move |(
             (v, f, widths, extra_d, b),
             (b1, b2, tied, gelu, random_c, imp, resid, l1),
             (r, seed, label_seed, out),
+            task,
         )| {
             let variant = [
                 Variant::ResMlp,
@@ -54,7 +128,7 @@ pub fn arb_deep_config(range: DeepRange) -> impl Strategy<Value = Config> {
                 Variant::Mix,
             ][v];
             let resid = range.resid && resid && variant != Variant::Mix;
-            Config {
+            let cfg = Config {
                 variant,
                 n_feat: f,
                 n_layers: widths.len(),
@@ -96,13 +170,15 @@ pub fn arb_deep_config(range: DeepRange) -> impl Strategy<Value = Config> {
                 instances: range.instances,
                 seed,
                 ..Config::default()
-            }
+            };
+            with_task_options(cfg, &task)
         },
     )
 }
 
 /// A small config of any variant, loss, bias, tying, output activation, mixing and label
-/// coefficients (one block, ReLU, read-off loss: what the fast path covers).
+/// coefficients (one block, ReLU, read-off loss: what the fast path covers), with every
+/// label, value law, data mode and importance decay ([`with_task_options`]).
 pub fn arb_config() -> impl Strategy<Value = Config> {
     let shape = (0usize..6, 2usize..7, 1usize..5, 0usize..6, 1usize..6);
     let flags = (
@@ -121,14 +197,15 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         any::<bool>(),
     );
-    (shape, flags, values).prop_map(
+    (shape, flags, values, arb_task_options()).prop_map(
         |(
             (v, f, h, extra_d, b),
             (b1, b2, tied, relu_out, l1),
             (p, r, mix, sigma, seed, imp, random_c),
+            task,
         )| {
             let variant = Variant::ALL[v];
-            Config {
+            let cfg = Config {
                 variant,
                 n_feat: f,
                 n_hidden: h,
@@ -170,7 +247,8 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
                 instances: 2,
                 sigma_per_instance: vec![sigma, -0.5 * sigma],
                 ..Config::default()
-            }
+            };
+            with_task_options(cfg, &task)
         },
     )
 }
@@ -195,7 +273,7 @@ pub fn first_batch<T: Float>(cfg: &Config) -> HostBatch<T> {
         .map(|k| rng(cfg.instance_seed(k), Stream::Data))
         .collect();
     let ps = (0..cfg.instances).map(|k| cfg.instance_p(k)).collect();
-    let mut s = Sampler::new(rngs, ps);
+    let mut s = Sampler::new(rngs, ps).with_data(DataSpec::of(cfg));
     let mut b = HostBatch::default();
     s.sample(cfg.batch_size, cfg.n_feat, &mut b);
     b
