@@ -276,6 +276,17 @@ pub(crate) fn classify_outputs<T: Float>(
 mod tests {
     use super::*;
 
+    /// Every row of the response batch (`x = v_j·e_i`, `F` features) answered with its
+    /// label on all features (only `out_i` is read): a model that computes every feature.
+    fn labels_as_outputs(task: &Task, f: usize, v: &[f64]) -> Vec<f64> {
+        (0..f)
+            .flat_map(|i| v.iter().map(move |&vj| (i, vj)))
+            .flat_map(|(i, vj)| (0..f).map(move |o| if o == i { vj } else { 0.0 }))
+            .enumerate()
+            .map(|(cell, x)| task.label(cell % f, x))
+            .collect()
+    }
+
     #[test]
     fn classification_separates_the_three_cases() {
         let v = response_grid(41);
@@ -306,14 +317,7 @@ mod tests {
         assert!(task.coeffs.iter().all(|&c| c > 1.0), "{:?}", task.coeffs);
         let (f, points) = (cfg.n_feat, 21);
         let v = response_grid(points);
-        // Every row of the response batch (x = v_j·e_i) answered with its label on all
-        // features (only out_i is read).
-        let out: Vec<f64> = (0..f)
-            .flat_map(|i| v.iter().map(move |&vj| (i, vj)))
-            .flat_map(|(i, vj)| (0..f).map(move |o| if o == i { vj } else { 0.0 }))
-            .enumerate()
-            .map(|(cell, x)| task.label(cell % f, x))
-            .collect();
+        let out = labels_as_outputs(&task, f, &v);
         let resp = classify_outputs(&cfg, &v, &out, 1);
         for fr in &resp[0] {
             assert_eq!(fr.class, FeatureClass::Computed, "{fr:?}");
@@ -338,12 +342,7 @@ mod tests {
         };
         let task = cfg.task();
         let (f, v) = (cfg.n_feat, response_grid(21));
-        let out: Vec<f64> = (0..f)
-            .flat_map(|i| v.iter().map(move |&vj| (i, vj)))
-            .flat_map(|(i, vj)| (0..f).map(move |o| if o == i { vj } else { 0.0 }))
-            .enumerate()
-            .map(|(cell, x)| task.label(cell % f, x))
-            .collect();
+        let out = labels_as_outputs(&task, f, &v);
         for fr in &classify_outputs(&cfg, &v, &out, 1)[0] {
             assert_eq!(fr.class, FeatureClass::Computed, "{fr:?}");
         }
