@@ -291,10 +291,7 @@ mod tests {
             assert!(b.val.iter().all(|v| (-1.0..=1.0).contains(v)));
             let mean = b.val.iter().sum::<f64>() / b.nnz() as f64;
             assert!(mean.abs() < 5.0 * (1.0 / 3.0 / b.nnz() as f64).sqrt());
-            for r in 0..rows {
-                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
-                assert!(cols.windows(2).all(|w| w[0] < w[1]));
-            }
+            assert_rows_sorted(&b);
         }
     }
 
@@ -382,6 +379,21 @@ mod tests {
         b.row_ptr.windows(2).map(|w| w[1] - w[0]).collect()
     }
 
+    /// Every row of `b` lists its features in strictly increasing order.
+    fn assert_rows_sorted(b: &HostBatch<f64>) {
+        for row in b.row_ptr.windows(2) {
+            let cols = &b.col[row[0] as usize..row[1] as usize];
+            assert!(cols.windows(2).all(|w| w[0] < w[1]), "{cols:?}");
+        }
+    }
+
+    /// How many rows of `b` each of its `f` features is active in.
+    fn feature_counts(b: &HostBatch<f64>, f: usize) -> Vec<usize> {
+        let mut counts = vec![0usize; f];
+        b.col.iter().for_each(|&c| counts[c as usize] += 1);
+        counts
+    }
+
     #[test]
     fn at_least_one_is_bernoulli_conditioned_on_a_non_empty_row() {
         // P(n = 1 | n ≥ 1) = F·p·q^(F−1) / (1 − q^F); each feature p/(1 − q^F).
@@ -403,16 +415,11 @@ mod tests {
                 (got1 - want1).abs() <= 5.0 * se + 1e-12,
                 "p={p}: {got1} vs {want1}"
             );
-            let mut per_feature = vec![0usize; f];
-            b.col.iter().for_each(|&c| per_feature[c as usize] += 1);
             let want = rows as f64 * data.marginal(p, f);
-            for c in per_feature {
+            for c in feature_counts(&b, f) {
                 assert!((c as f64 - want).abs() <= 5.0 * want.sqrt() + 1e-9, "p={p}");
             }
-            for r in 0..rows {
-                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
-                assert!(cols.windows(2).all(|w| w[0] < w[1]));
-            }
+            assert_rows_sorted(&b);
         }
     }
 
@@ -426,15 +433,10 @@ mod tests {
             let rows = 20_000;
             let b = draw(data, 0.01, rows, f);
             assert!(row_counts(&b).iter().all(|&n| n as usize == k));
-            for r in 0..rows {
-                let cols = &b.col[b.row_ptr[r] as usize..b.row_ptr[r + 1] as usize];
-                assert!(cols.windows(2).all(|w| w[0] < w[1]), "{cols:?}");
-            }
-            let mut per_feature = vec![0usize; f];
-            b.col.iter().for_each(|&c| per_feature[c as usize] += 1);
+            assert_rows_sorted(&b);
             let want = (rows * k) as f64 / f as f64;
             let sd = (want * (1.0 - k as f64 / f as f64)).sqrt();
-            for c in per_feature {
+            for c in feature_counts(&b, f) {
                 assert!(
                     (c as f64 - want).abs() <= 5.0 * sd + 1e-9,
                     "k={k}: {c} vs {want}"
