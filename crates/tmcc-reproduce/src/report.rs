@@ -34,24 +34,53 @@ fn machine(device: &Device) -> String {
     format!("{cpu}, {threads} threads; device {}", device.describe())
 }
 
+/// A section of the reproduction as the report times it.
+struct Part {
+    section: Section,
+    /// The first letter of its claims' ids (`None`: the seed's claims, numbered only).
+    lead: Option<char>,
+    name: &'static str,
+    /// Its time budget, where it has one.
+    budget: Option<&'static str>,
+}
+
+/// The sections, in the report's order.
+const PARTS: [Part; 3] = [
+    Part {
+        section: Section::SeedClaims,
+        lead: None,
+        name: "the seed's claims (1–4)",
+        budget: Some("15 min on 2 cores"),
+    },
+    Part {
+        section: Section::FollowUp,
+        lead: Some('P'),
+        name: "the follow-up paper's (P1–P5)",
+        budget: Some("20 min"),
+    },
+    Part {
+        section: Section::Apd,
+        lead: Some('A'),
+        name: "APD's targets (A1–A5)",
+        budget: None,
+    },
+];
+
 /// Writes `claims.json` and `REPORT.md` into `opts.out_dir`.
 pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) -> Result<(), Error> {
     let plan = &ctx.plan;
-    // The seed's claims (1–4), the follow-up paper's (P1–P5) and APD's targets' (A1–A5)
-    // have their own budgets; the first letter of an id names its part.
-    let part = |first: Option<char>| -> f64 {
-        claims
-            .iter()
-            .filter(|c| {
-                let lead = c.id.chars().next().filter(|ch| ch.is_ascii_alphabetic());
-                lead == first
-            })
-            .map(|c| c.seconds)
-            .sum()
+    // Seconds of each section that ran (`None`: it did not run, rather than 0 s); a claim's
+    // section is named by the first letter of its id.
+    let seconds_of = |part: &Part| {
+        opts.runs(part.section).then(|| {
+            claims
+                .iter()
+                .filter(|c| c.id.chars().next().filter(char::is_ascii_alphabetic) == part.lead)
+                .map(|c| c.seconds)
+                .sum::<f64>()
+        })
     };
-    let (seed_s, follow_up_s, apd_s) = (part(None), part(Some('P')), part(Some('A')));
-    // A part that did not run has no time (`null`), not 0 s.
-    let seconds_of = |section: Section, s: f64| opts.runs(section).then_some(s);
+    let [seed, follow_up, apd] = PARTS.map(|part| seconds_of(&part));
     let json = json!({
         "command": opts.command,
         "revision": opts.revision,
@@ -60,9 +89,9 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
         "plan": plan,
         "machine": machine(&ctx.device),
         "seconds": seconds,
-        "seconds_seed_claims": seconds_of(Section::SeedClaims, seed_s),
-        "seconds_follow_up": seconds_of(Section::FollowUp, follow_up_s),
-        "seconds_apd": seconds_of(Section::Apd, apd_s),
+        "seconds_seed_claims": seed,
+        "seconds_follow_up": follow_up,
+        "seconds_apd": apd,
         "all_hold": claims.iter().all(|c| c.holds),
         "claims": claims,
     });
@@ -72,29 +101,14 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
             .expect("serializable")
             .as_bytes(),
     )?;
-    let parts = [
-        (
-            Section::SeedClaims,
-            "the seed's claims (1–4)",
-            seed_s,
-            " budget 15 min on 2 cores;",
-        ),
-        (
-            Section::FollowUp,
-            "the follow-up paper's (P1–P5)",
-            follow_up_s,
-            " budget 20 min;",
-        ),
-        (Section::Apd, "APD's targets (A1–A5)", apd_s, ""),
-    ];
-    let ran: Vec<_> = parts
+    let ran: Vec<(&Part, f64)> = PARTS
         .iter()
-        .filter(|(section, ..)| opts.runs(*section))
+        .filter_map(|part| seconds_of(part).map(|s| (part, s)))
         .collect();
     let mut md = format!(
         "# Reproduction: {}\n\n",
         ran.iter()
-            .map(|(_, name, ..)| *name)
+            .map(|(part, _)| part.name)
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -118,8 +132,12 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
     md += &format!(
         "Time: {}.\n\n",
         ran.iter()
-            .map(|(_, name, s, budget)| format!("{name} {s:.0} s ({:.1} min;{budget}", s / 60.0))
-            .map(|t| t.trim_end_matches(';').to_string() + ")")
+            .map(|(part, s)| {
+                let budget = part
+                    .budget
+                    .map_or(String::new(), |b| format!("; budget {b}"));
+                format!("{} {s:.0} s ({:.1} min{budget})", part.name, s / 60.0)
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );
