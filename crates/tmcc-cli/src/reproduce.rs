@@ -31,10 +31,10 @@ pub struct Args {
     /// the run (`cargo xtask reproduce` passes its own).
     #[arg(long, hide = true, default_value = "tmcc reproduce")]
     command: String,
-    /// Run only one part: `seed-claims` (claims 1–4), `follow-up` (P1–P5) or `apd` (APD's
-    /// targets, A1–A5); the report then holds only that part (for measuring one part; not
-    /// a complete report).
-    #[arg(long, hide = true, value_parser = ["seed-claims", "follow-up", "apd"])]
+    /// Run only one part: `seed-claims` (claims 1–4), `follow-up` (P1–P5), `apd` (APD's
+    /// targets, A1–A5) or `toy-models` (T1–T6); the report then holds only that part (for
+    /// measuring one part; not a complete report).
+    #[arg(long, hide = true, value_parser = ["seed-claims", "follow-up", "apd", "toy-models"])]
     only: Option<String>,
 }
 
@@ -65,7 +65,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let only = args.only.as_deref().map(|s| match s {
         "seed-claims" => Section::SeedClaims,
         "follow-up" => Section::FollowUp,
-        _ => Section::Apd,
+        "apd" => Section::Apd,
+        _ => Section::ToyModels,
     });
     let command = format!(
         "{}{}{}{}",

@@ -9,6 +9,10 @@
 //! `mean ± t_{1−α/2, n−1}·SE` ([`mean_interval`]; the quantile by bisection of the CDF).
 //! [`Interval::against_margin`] reads an interval against a practical margin declared
 //! beforehand: entirely above it, entirely below it, or straddling it (inconclusive).
+//!
+//! Trends ([`slope_interval`]): the least-squares line `y ≈ a + b·x` through `n ≥ 3` points,
+//! `b = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)²`, with `SE(b)² = Σ residual² / ((n − 2)·Σ(x − x̄)²)` and
+//! the interval `b ± t_{1−α/2, n−2}·SE(b)`.
 
 use serde::{Deserialize, Serialize};
 
@@ -236,9 +240,55 @@ pub fn mean_interval(s: &Summary, level: f64) -> Interval {
     }
 }
 
+/// The least-squares slope of `y` against `x` and its `level` confidence interval (module
+/// documentation); `None` for fewer than 3 points or `x` without spread.
+pub fn slope_interval(x: &[f64], y: &[f64], level: f64) -> Option<(f64, Interval)> {
+    assert_eq!(x.len(), y.len(), "one y per x");
+    let n = x.len();
+    let nf = n as f64;
+    let (xm, ym) = (x.iter().sum::<f64>() / nf, y.iter().sum::<f64>() / nf);
+    let sxx: f64 = x.iter().map(|v| (v - xm).powi(2)).sum();
+    if n < 3 || sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - xm) * (b - ym)).sum();
+    let slope = sxy / sxx;
+    let residual: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(a, b)| (b - ym - slope * (a - xm)).powi(2))
+        .sum();
+    let se = (residual / ((nf - 2.0) * sxx)).sqrt();
+    let half = student_t_quantile(0.5 + level / 2.0, nf - 2.0) * se;
+    Some((
+        slope,
+        Interval {
+            lo: slope - half,
+            hi: slope + half,
+            level,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slope_of_a_line_and_of_noisy_points() {
+        // An exact line: the slope, with an interval of width 0.
+        let (b, ci) = slope_interval(&[0.0, 1.0, 2.0, 3.0], &[1.0, 3.0, 5.0, 7.0], 0.95).unwrap();
+        assert!((b - 2.0).abs() < 1e-12 && (ci.hi - ci.lo).abs() < 1e-12);
+        // x = 1..5, y = 2, 4, 5, 4, 5: b = 0.6, residuals 0.6²·… give SE(b) = √(2.4/3/10)
+        // = 0.2828427, t(0.975, 3) = 3.182446.
+        let (b, ci) =
+            slope_interval(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 5.0, 4.0, 5.0], 0.95).unwrap();
+        let half = 3.182446 * 0.2828427;
+        assert!((b - 0.6).abs() < 1e-12);
+        assert!((ci.lo - (0.6 - half)).abs() < 1e-5 && (ci.hi - (0.6 + half)).abs() < 1e-5);
+        assert!(slope_interval(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0], 0.95).is_none());
+        assert!(slope_interval(&[1.0, 2.0], &[0.0, 1.0], 0.95).is_none());
+    }
 
     #[test]
     fn t_cdf_matches_tables() {

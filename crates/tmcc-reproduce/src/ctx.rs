@@ -78,6 +78,14 @@ pub struct Plan {
     pub apd_batch: usize,
     pub apd_eval_samples: usize,
     pub apd_snr_seeds: usize,
+    /// The survey of toy models (`toy_models/`): the feature probabilities and seeds per
+    /// probability of every model; steps, batch and evaluation samples are each preset's
+    /// own unless set here (the quick plan cuts them).
+    pub toy_ps: Vec<f64>,
+    pub toy_seeds: usize,
+    pub toy_steps: Option<u64>,
+    pub toy_batch: Option<usize>,
+    pub toy_eval_samples: Option<usize>,
 }
 
 impl Plan {
@@ -118,6 +126,11 @@ impl Plan {
                 apd_batch: 256,
                 apd_eval_samples: 10_000,
                 apd_snr_seeds: 1,
+                toy_ps: vec![0.001, 0.01, 0.1],
+                toy_seeds: 2,
+                toy_steps: Some(40),
+                toy_batch: Some(256),
+                toy_eval_samples: Some(20_000),
             }
         } else {
             Self {
@@ -157,6 +170,11 @@ impl Plan {
                 apd_batch: 2048,
                 apd_eval_samples: 1_000_000,
                 apd_snr_seeds: 3,
+                toy_ps: vec![0.001, 0.01, 0.1],
+                toy_seeds: 3,
+                toy_steps: None,
+                toy_batch: None,
+                toy_eval_samples: None,
             }
         }
     }
@@ -205,6 +223,9 @@ pub struct Ctx {
     pub fig_dir: PathBuf,
     start: Instant,
     pub stage: String,
+    /// Introductions of sections: the first letter of their claims' ids, a heading, and
+    /// Markdown the report prints before the first of those claims.
+    pub intros: Vec<(char, String, String)>,
 }
 
 impl Ctx {
@@ -217,6 +238,7 @@ impl Ctx {
             fig_dir,
             start: Instant::now(),
             stage: String::new(),
+            intros: Vec::new(),
         }
     }
 

@@ -10,7 +10,10 @@
 //!   claims A1–A5, with the lab's interventions (one-hot output and its split, SNR,
 //!   response classes, transplant).
 //!
-//! The survey of the other toy models gets a folder beside these when it is reproduced. Shared by all: the plan and progress context
+//! - `toy_models/`: which toy models compute in superposition — every candidate preset at
+//!   its own protocol across p, with two verdicts each (claims T1–T6).
+//!
+//! Shared by all: the plan and progress context
 //! (`ctx.rs`), the Markdown tables (`table.rs`) and the report (`report.rs`). Every run
 //! trains through the lab ([`tmcc_lab`]), via [`Ctx::train`] or [`Ctx::train_observed`].
 
@@ -20,6 +23,7 @@ mod follow_up;
 mod report;
 mod seed_claims;
 mod table;
+mod toy_models;
 
 use std::path::PathBuf;
 
@@ -36,6 +40,8 @@ pub enum Section {
     FollowUp,
     /// APD's target models, A1–A5.
     Apd,
+    /// The survey of toy models, T1–T6.
+    ToyModels,
 }
 
 /// What the command was asked to do.
@@ -83,6 +89,11 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     }
     if opts.runs(Section::Apd) {
         claims.extend(apd::run(&mut ctx)?);
+    }
+    if opts.runs(Section::ToyModels) {
+        let (toy, intro) = toy_models::run(&mut ctx)?;
+        ctx.intros.push(('T', toy_models::HEADING.into(), intro));
+        claims.extend(toy);
     }
     let seconds = ctx.elapsed();
     report::write(&ctx, opts, &claims, seconds)?;

@@ -45,7 +45,7 @@ struct Part {
 }
 
 /// The sections, in the report's order.
-const PARTS: [Part; 3] = [
+const PARTS: [Part; 4] = [
     Part {
         section: Section::SeedClaims,
         lead: None,
@@ -64,6 +64,12 @@ const PARTS: [Part; 3] = [
         name: "APD's targets (A1–A5)",
         budget: None,
     },
+    Part {
+        section: Section::ToyModels,
+        lead: Some('T'),
+        name: "the toy models (T1–T6)",
+        budget: None,
+    },
 ];
 
 /// Writes `claims.json` and `REPORT.md` into `opts.out_dir`.
@@ -80,7 +86,7 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
                 .sum::<f64>()
         })
     };
-    let [seed, follow_up, apd] = PARTS.map(|part| seconds_of(&part));
+    let [seed, follow_up, apd, toy_models] = PARTS.map(|part| seconds_of(&part));
     let json = json!({
         "command": opts.command,
         "revision": opts.revision,
@@ -92,6 +98,7 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
         "seconds_seed_claims": seed,
         "seconds_follow_up": follow_up,
         "seconds_apd": apd,
+        "seconds_toy_models": toy_models,
         "all_hold": claims.iter().all(|c| c.holds),
         "claims": claims,
     });
@@ -154,6 +161,18 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
         );
     }
     for c in claims {
+        let lead = c.id.chars().next();
+        let first_of_section = claims
+            .iter()
+            .find(|d| d.id.chars().next() == lead)
+            .is_some_and(|d| d.id == c.id);
+        if let Some((_, heading, intro)) = ctx
+            .intros
+            .iter()
+            .find(|(l, _, _)| Some(*l) == lead && first_of_section)
+        {
+            md += &format!("\n## {heading}\n\n{intro}");
+        }
         md += &format!(
             "\n## Claim {}: {}\n\n*Setting: {}.*\n\n{}\n**Verdict:** {}\n",
             c.id, c.title, c.setting, c.markdown, c.verdict

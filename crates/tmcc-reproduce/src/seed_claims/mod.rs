@@ -20,7 +20,9 @@ mod protocol;
 mod transplant;
 mod transplant_r0;
 mod variants;
+
 use tmcc_lab::Error;
+pub use variants::MARGIN_PERCENT;
 
 use crate::ctx::{ClaimResult, Ctx};
 
