@@ -109,6 +109,19 @@ const CASES: &[(Input, &str)] = &[
         ]),
         "`mix_rank`",
     ),
+    (
+        Flags(&["--variant", "mix", "--set", "mix_diagonal=half"]),
+        "`mix_diagonal`",
+    ),
+    (Flags(&["--set", "mix_diagonal=keep"]), "`mix_diagonal`"),
+    (
+        Flags(&["--variant", "mix", "--set", "mix_rank_form=uvt"]),
+        "`mix_rank_form`",
+    ),
+    (
+        Flags(&["--variant", "mix", "--set", "mix_flat_spectrum=false"]),
+        "`mix_flat_spectrum`",
+    ),
     (Flags(&["--set", "res_factor=inf"]), "`res_factor`"),
     (Flags(&["--set", "eval_samples=0"]), "`eval_samples`"),
     (Flags(&["--set", "bias1=maybe"]), "`bias1`"),

@@ -1,28 +1,40 @@
-//! Small dense linear algebra for `F×F` matrices (F ≈ 100), in `f64`, row-major:
-//! products, norms, the symmetric eigendecomposition (cyclic Jacobi), the SVD (through the
-//! eigendecomposition of `AᵀA`), and the share of a direction that lies in a subspace.
+//! Small dense linear algebra for `F×F` matrices (F ≈ 100), in `f64`, row-major, on
+//! faer: products, norms, the symmetric eigendecomposition, the SVD, an SPD solve, the
+//! share of a direction that lies in a subspace, and the effective rank.
 //!
-//! Jacobi: rotations `A ← PᵀAP` zero one off-diagonal pair at a time (Numerical Recipes'
-//! `jacobi`), sweeping all pairs until the off-diagonal mass is below `1e-24·‖A‖²`; the
-//! product of the rotations holds the eigenvectors. About `10·n³` flops per sweep,
-//! a few milliseconds for `n = 100`.
+//! faer works on column-major views; a row-major `m×n` slice is read as the transpose of
+//! a column-major `n×m` one ([`view`]) and results are written back row by row. faer's
+//! conventions are mapped onto this module's: its eigenvalues come in nondecreasing
+//! order and are reversed here (descending, eigenvectors as rows); its singular values
+//! are already nonincreasing. Signs of eigen- and singular vectors are whatever faer
+//! returns (each pair `(u_j, v_j)` consistent); callers that need a sign fix it
+//! themselves (`baselines::svd_baseline`).
+//!
+//! Effective rank of a matrix with singular values `s_j`: with `q_j = s_j / Σ_i s_i`,
+//! `exp(−Σ_j q_j ln q_j)` (terms with `q_j = 0` count 0): `n` for `n` equal non-zero
+//! singular values, 1 for a rank-1 matrix.
+
+use faer::linalg::solvers::Solve;
+use faer::{Mat, MatRef, Side};
+
+/// The row-major `rows×cols` slice `a` as a faer matrix view.
+fn view(a: &[f64], rows: usize, cols: usize) -> MatRef<'_, f64> {
+    MatRef::from_row_major_slice(a, rows, cols)
+}
+
+/// A faer matrix as a row-major vector.
+fn row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+    (0..m.nrows())
+        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+        .collect()
+}
 
 /// `C = A·B` for row-major `A` (`m×k`) and `B` (`k×n`).
 pub fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
     assert_eq!(a.len(), m * k, "matmul: A is not {m}×{k}");
     assert_eq!(b.len(), k * n, "matmul: B is not {k}×{n}");
-    let mut c = vec![0.0; m * n];
-    for i in 0..m {
-        let row = &mut c[i * n..(i + 1) * n];
-        for (l, &ail) in a[i * k..(i + 1) * k].iter().enumerate() {
-            if ail != 0.0 {
-                for (cj, &blj) in row.iter_mut().zip(&b[l * n..(l + 1) * n]) {
-                    *cj += ail * blj;
-                }
-            }
-        }
-    }
-    c
+    let c: Mat<f64> = view(a, m, k) * view(b, k, n);
+    row_major(c.as_ref())
 }
 
 /// `Aᵀ` of a row-major `m×n` matrix.
@@ -87,68 +99,25 @@ impl Eigen {
 }
 
 /// The eigendecomposition of a symmetric `n×n` matrix (only symmetry of the input is
-/// assumed; it is not checked).
+/// assumed; it is not checked: faer reads the lower triangle).
 pub fn sym_eigen(a: &[f64], n: usize) -> Eigen {
     assert_eq!(a.len(), n * n, "sym_eigen: not {n}×{n}");
-    let mut m = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    let total: f64 = m.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| m[i * n + j].powi(2))
-            .sum();
-        if off <= 1e-24 * total {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = m[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (m[q * n + q] - m[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                // A ← A·P (columns p, q), then A ← Pᵀ·A (rows p, q); V ← V·P.
-                for k in 0..n {
-                    let (akp, akq) = (m[k * n + p], m[k * n + q]);
-                    m[k * n + p] = c * akp - s * akq;
-                    m[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (m[p * n + k], m[q * n + k]);
-                    m[p * n + k] = c * apk - s * aqk;
-                    m[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    // Stable sort: equal eigenvalues (e.g. of I) keep their original order.
-    order.sort_by(|&i, &j| m[j * n + j].total_cmp(&m[i * n + i]));
-    let values = order.iter().map(|&i| m[i * n + i]).collect();
-    let mut vectors = vec![0.0; n * n];
-    for (row, &col) in order.iter().enumerate() {
-        for k in 0..n {
-            vectors[row * n + k] = v[k * n + col];
-        }
-    }
+    let evd = view(a, n, n)
+        .self_adjoint_eigen(Side::Lower)
+        .expect("sym_eigen: the eigendecomposition did not converge");
+    let (s, u) = (evd.S().column_vector(), evd.U());
+    // faer: ascending values, eigenvectors as columns; here: descending, as rows.
+    let values = (0..n).rev().map(|j| s[j]).collect();
+    let vectors = (0..n)
+        .rev()
+        .flat_map(|j| (0..n).map(move |i| u[(i, j)]))
+        .collect();
     Eigen { n, values, vectors }
 }
 
-/// A thin SVD `A = U·diag(s)·Vᵀ` of an `m×n` matrix (`m ≥ n` not required; only the
-/// `n` right singular vectors are computed, from `AᵀA`). Singular values descending.
+/// A thin SVD `A = U·diag(s)·Vᵀ` of an `m×n` matrix (`m ≥ n` not required: with `m < n`
+/// the last `n − m` singular values are 0 and their right vectors span the null space).
+/// Singular values descending.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Svd {
     pub m: usize,
@@ -161,57 +130,53 @@ pub struct Svd {
 }
 
 pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
-    let ata = matmul(&transpose(a, m, n), a, n, m, n);
-    let e = sym_eigen(&ata, n);
-    let s: Vec<f64> = e.values.iter().map(|l| l.max(0.0).sqrt()).collect();
-    let av = matmul(a, &transpose(&e.vectors, n, n), m, n, n); // column j = A·v_j
+    assert_eq!(a.len(), m * n, "svd: A is not {m}×{n}");
+    let a = view(a, m, n);
+    // Thin when m ≥ n (U: m×n, V: n×n); otherwise the full SVD, for all n right vectors.
+    let d = if m >= n { a.thin_svd() } else { a.svd() }.expect("svd: did not converge");
+    let (sv, ud, vd) = (d.S().column_vector(), d.U(), d.V());
+    let r = m.min(n);
+    let s: Vec<f64> = (0..n).map(|j| if j < r { sv[j] } else { 0.0 }).collect();
     let mut u = vec![0.0; m * n];
-    for j in 0..n {
-        if s[j] > 1e-300 {
-            for i in 0..m {
-                u[i * n + j] = av[i * n + j] / s[j];
-            }
+    for i in 0..m {
+        for j in 0..r {
+            u[i * n + j] = ud[(i, j)];
         }
     }
-    Svd {
-        m,
-        n,
-        s,
-        u,
-        vt: e.vectors,
-    }
+    let vt = row_major(vd.transpose());
+    Svd { m, n, s, u, vt }
 }
 
 /// Solves `G·X = B` for a symmetric positive definite `n×n` `G` and `n×cols` `B`
-/// (Cholesky). Panics if `G` is not positive definite.
+/// (Cholesky `G = L·Lᵀ`). Panics if `G` is not positive definite.
 pub fn solve_spd(g: &[f64], n: usize, b: &[f64], cols: usize) -> Vec<f64> {
     assert_eq!(g.len(), n * n);
     assert_eq!(b.len(), n * cols);
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = g[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
-            if i == j {
-                assert!(s > 0.0, "solve_spd: matrix is not positive definite");
-                l[i * n + i] = s.sqrt();
-            } else {
-                l[i * n + j] = s / l[j * n + j];
-            }
-        }
+    let llt = view(g, n, n)
+        .llt(Side::Lower)
+        .expect("solve_spd: matrix is not positive definite");
+    let x: Mat<f64> = llt.solve(view(b, n, cols));
+    row_major(x.as_ref())
+}
+
+/// `exp` of the entropy of the normalised singular values of the `m×n` matrix `a`
+/// (module documentation); 0 for the zero matrix.
+pub fn effective_rank(a: &[f64], m: usize, n: usize) -> f64 {
+    assert_eq!(a.len(), m * n, "effective_rank: A is not {m}×{n}");
+    let s = view(a, m, n)
+        .singular_values()
+        .expect("effective_rank: the SVD did not converge");
+    let total: f64 = s.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
     }
-    let mut x = b.to_vec();
-    for c in 0..cols {
-        // L·y = b, then Lᵀ·x = y.
-        for i in 0..n {
-            let s: f64 = (0..i).map(|k| l[i * n + k] * x[k * cols + c]).sum();
-            x[i * cols + c] = (x[i * cols + c] - s) / l[i * n + i];
-        }
-        for i in (0..n).rev() {
-            let s: f64 = (i + 1..n).map(|k| l[k * n + i] * x[k * cols + c]).sum();
-            x[i * cols + c] = (x[i * cols + c] - s) / l[i * n + i];
-        }
-    }
-    x
+    let entropy: f64 = s
+        .iter()
+        .map(|&x| x / total)
+        .filter(|&q| q > 0.0)
+        .map(|q| -q * q.ln())
+        .sum();
+    entropy.exp()
 }
 
 /// Share of `dir` (squared norm) inside the span of the orthonormal rows of `basis`
@@ -291,6 +256,27 @@ mod tests {
         for (x, y) in rec.iter().zip(&a) {
             assert!((x - y).abs() < 1e-10);
         }
+    }
+
+    #[test]
+    fn effective_rank_of_known_matrices() {
+        // k equal singular values: exactly k; rank 1: 1; zero: 0.
+        let n = 6;
+        let mut diag = vec![0.0; n * n];
+        (0..4).for_each(|i| diag[i * n + i] = 2.5);
+        assert!((effective_rank(&diag, n, n) - 4.0).abs() < 1e-12);
+        let u = gaussian(6, n);
+        let outer = matmul(&u, &[1.0, -2.0, 0.5], n, 1, 3);
+        assert!((effective_rank(&outer, n, 3) - 1.0).abs() < 1e-9);
+        assert_eq!(effective_rank(&vec![0.0; n * n], n, n), 0.0);
+        // Singular values (3, 1): q = (3/4, 1/4), exp(−¾ln¾ − ¼ln¼) ≈ 1.7548.
+        let two = [0.0, 3.0, -1.0, 0.0];
+        let want = (-(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln())).exp();
+        assert!((effective_rank(&two, 2, 2) - want).abs() < 1e-12);
+        // Orthogonal invariance: Q·A has the same effective rank as A.
+        let q = sym_eigen(&symmetric_part(&gaussian(7, n * n), n), n).vectors;
+        let rotated = matmul(&q, &diag, n, n, n);
+        assert!((effective_rank(&rotated, n, n) - 4.0).abs() < 1e-9);
     }
 
     #[test]

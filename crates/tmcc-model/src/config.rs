@@ -66,7 +66,7 @@ impl Variant {
     }
 }
 
-/// The mixing matrix `M` of the `mix` variant (`F×F`, zero diagonal).
+/// The mixing matrix `M` of the `mix` variant (`F×F`; diagonal per `mix_diagonal`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mixing {
@@ -74,13 +74,35 @@ pub enum Mixing {
     Symmetric,
     /// `A_ij ~ N(0,1)`.
     Asymmetric,
-    /// `Q Qᵀ` for `Q` (`F×mix_rank`) with orthonormal columns.
+    /// Rank `mix_rank`: `U Uᵀ` or `U Vᵀ` (`mix_rank_form`) of `F×mix_rank` factors with
+    /// orthonormal columns (flat spectrum) or Gaussian unit-norm columns
+    /// (`mix_flat_spectrum`); the default `U Uᵀ`, flat, is `Q Qᵀ` with orthonormal `Q`.
     Rank,
     /// `+N = W_Eᵀ W_E − I` of a Gaussian embedding of width `mix_d_emb` (tmcc's sign; the
     /// follow-up paper's released code).
     EmbeddingPlus,
     /// `−N = I − W_Eᵀ W_E` (the sign the follow-up paper writes in its figures).
     EmbeddingMinus,
+}
+
+/// What becomes of the diagonal of the drawn mixing matrix `M` (crate::init).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MixDiagonal {
+    /// Set to 0 (tmcc's default until now).
+    Zero,
+    /// Kept as drawn (the follow-up paper's default; it has a `zero_diagonal` switch).
+    Keep,
+}
+
+/// The factors of a `rank` mixing matrix: `M = U Uᵀ` or `M = U Vᵀ` (crate::init).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MixRankForm {
+    /// `U Uᵀ`: symmetric, positive semidefinite before the diagonal is zeroed.
+    Uut,
+    /// `U Vᵀ` with `V` drawn independently after `U`: asymmetric.
+    Uvt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +223,14 @@ pub struct Config {
     pub mixing: Mixing,
     pub sigma: f64,
     pub mix_rank: usize,
+    /// `mixing = rank` only: `U Uᵀ` or `U Vᵀ`.
+    pub mix_rank_form: MixRankForm,
+    /// `mixing = rank` only: orthonormal factor columns (all `mix_rank` singular values 1
+    /// for `U Uᵀ` and `U Vᵀ` alike) or Gaussian unit-norm columns (a spread spectrum).
+    pub mix_flat_spectrum: bool,
+    /// `mix` only: zero or keep the diagonal of `M`. Default `zero` (tmcc's behaviour so
+    /// far); the follow-up paper's default is `keep`.
+    pub mix_diagonal: MixDiagonal,
     pub mix_d_emb: usize,
     pub bias1: bool,
     pub bias2: bool,
@@ -264,6 +294,9 @@ impl Default for Config {
             mixing: Mixing::Symmetric,
             sigma: 0.03,
             mix_rank: 10,
+            mix_rank_form: MixRankForm::Uut,
+            mix_flat_spectrum: true,
+            mix_diagonal: MixDiagonal::Zero,
             mix_d_emb: 1000,
             bias1: false,
             bias2: false,

@@ -1,6 +1,7 @@
 //! Everything drawn at random once per instance, from the instance's seed:
 //! the initial weights, the embedding `W_E` (`D×F`, unit-norm columns; orthonormal for
-//! `emb_res_orth`) and the mixing matrix `M` (`F×F`, zero diagonal).
+//! `emb_res_orth`) and the mixing matrix `M` (`F×F`, zero diagonal unless
+//! `mix_diagonal = keep`).
 //!
 //! Each purpose has its own ChaCha8 stream of the instance seed, so changing one
 //! (e.g. the init) never shifts another (e.g. the data). Every random array is drawn by
@@ -13,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use tmcc_kernels::Scalar;
 
-use crate::config::{Config, Init, Mixing};
+use crate::config::{Config, Init, MixDiagonal, MixRankForm, Mixing};
 use crate::layout::{Layout, Param};
 
 /// Independent random streams of one seed.
@@ -119,7 +120,8 @@ pub fn embedding(cfg: &Config, seed: u64) -> Option<Vec<f64>> {
     })
 }
 
-/// The unscaled mixing matrix `M` (`F×F`, zero diagonal) of instance seed `seed`.
+/// The unscaled mixing matrix `M` (`F×F`; zero diagonal unless `mix_diagonal = keep`) of
+/// instance seed `seed`.
 pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
     let f = cfg.n_feat;
     let mut r = rng(seed, Stream::Mixing);
@@ -137,11 +139,19 @@ pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
         }
         Mixing::Rank => {
             let k = cfg.mix_rank;
-            let q = orthonormal_columns(&mut r, f, k);
+            let factor = |r: &mut ChaCha8Rng| match cfg.mix_flat_spectrum {
+                true => orthonormal_columns(r, f, k),
+                false => gaussian_unit_columns(r, f, k),
+            };
+            let u = factor(&mut r);
+            let v = match cfg.mix_rank_form {
+                MixRankForm::Uut => u.clone(),
+                MixRankForm::Uvt => factor(&mut r),
+            };
             let mut m = vec![0.0; f * f];
             for i in 0..f {
                 for j in 0..f {
-                    m[i * f + j] = (0..k).map(|c| q[i * k + c] * q[j * k + c]).sum();
+                    m[i * f + j] = (0..k).map(|c| u[i * k + c] * v[j * k + c]).sum();
                 }
             }
             m
@@ -159,8 +169,10 @@ pub fn mixing_matrix(cfg: &Config, seed: u64) -> Vec<f64> {
                 .collect()
         }
     };
-    for i in 0..f {
-        m[i * f + i] = 0.0;
+    if cfg.mix_diagonal == MixDiagonal::Zero {
+        for i in 0..f {
+            m[i * f + i] = 0.0;
+        }
     }
     m
 }
@@ -303,10 +315,80 @@ mod tests {
             let sym = (0..f).all(|i| (0..f).all(|j| (m[i * f + j] - m[j * f + i]).abs() < 1e-12));
             assert_eq!(sym, mixing != Mixing::Asymmetric, "{mixing:?}");
         }
+        cfg.mixing = Mixing::Rank;
+        cfg.mix_rank_form = MixRankForm::Uvt;
+        let m = mixing_matrix(&cfg, 3);
+        assert!((0..20).any(|i| (0..20).any(|j| (m[i * 20 + j] - m[j * 20 + i]).abs() > 1e-6)));
+        cfg.mix_rank_form = MixRankForm::Uut;
         cfg.mixing = Mixing::EmbeddingPlus;
         let plus = mixing_matrix(&cfg, 3);
         cfg.mixing = Mixing::EmbeddingMinus;
         let minus = mixing_matrix(&cfg, 3);
         assert!(plus.iter().zip(&minus).all(|(a, b)| *a == -*b));
+    }
+
+    /// The rank options of the follow-up paper: `U Uᵀ`/`U Vᵀ`, flat or spread spectrum,
+    /// with the diagonal kept: the singular values are those of the factors' product (all 1
+    /// when flat), and zeroing the diagonal changes only the diagonal.
+    #[test]
+    fn rank_mixing_forms_spectra_and_the_kept_diagonal() {
+        let (f, k) = (12, 3);
+        let base = Config {
+            variant: crate::Variant::Mix,
+            n_feat: f,
+            mixing: Mixing::Rank,
+            mix_rank: k,
+            mix_diagonal: MixDiagonal::Keep,
+            ..Config::default()
+        };
+        let gram = |m: &[f64]| {
+            // MᵀM: its trace is Σ s², its square's trace Σ s⁴.
+            let mut g = vec![0.0; f * f];
+            for i in 0..f {
+                for j in 0..f {
+                    g[i * f + j] = (0..f).map(|r| m[r * f + i] * m[r * f + j]).sum();
+                }
+            }
+            let tr = (0..f).map(|i| g[i * f + i]).sum::<f64>();
+            let tr2 = (0..f * f).map(|i| g[i] * g[i]).sum::<f64>();
+            (tr, tr2)
+        };
+        for form in [MixRankForm::Uut, MixRankForm::Uvt] {
+            for flat in [true, false] {
+                let cfg = Config {
+                    mix_rank_form: form,
+                    mix_flat_spectrum: flat,
+                    ..base.clone()
+                };
+                let m = mixing_matrix(&cfg, 5);
+                let sym =
+                    (0..f).all(|i| (0..f).all(|j| (m[i * f + j] - m[j * f + i]).abs() < 1e-12));
+                assert_eq!(sym, form == MixRankForm::Uut, "{form:?} {flat}");
+                let (tr, tr2) = gram(&m);
+                // Flat: k singular values 1, so Σ s² = Σ s⁴ = k; spread: Σ s⁴ > (Σ s²)²/k.
+                if flat {
+                    assert!((tr - k as f64).abs() < 1e-9 && (tr2 - k as f64).abs() < 1e-9);
+                } else {
+                    assert!(
+                        tr2 > tr * tr / k as f64 * (1.0 + 1e-6),
+                        "{form:?}: {tr} {tr2}"
+                    );
+                }
+                assert!((0..f).any(|i| m[i * f + i].abs() > 1e-3), "diagonal kept");
+                let zeroed = mixing_matrix(
+                    &Config {
+                        mix_diagonal: MixDiagonal::Zero,
+                        ..cfg.clone()
+                    },
+                    5,
+                );
+                for i in 0..f {
+                    for j in 0..f {
+                        let want = if i == j { 0.0 } else { m[i * f + j] };
+                        assert_eq!(zeroed[i * f + j], want);
+                    }
+                }
+            }
+        }
     }
 }

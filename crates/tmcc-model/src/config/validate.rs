@@ -156,6 +156,33 @@ impl Config {
         check(self.sigma.is_finite(), "sigma", || {
             format!("must be finite, got {}", self.sigma)
         })?;
+        if self.variant != Variant::Mix {
+            check(
+                self.mix_diagonal == MixDiagonal::Zero,
+                "mix_diagonal",
+                || {
+                    "must be \"zero\" (allowed: \"zero\", \"keep\") unless variant = \"mix\"; \
+                 the other variants have no mixing matrix"
+                        .to_string()
+                },
+            )?;
+        }
+        if self.variant != Variant::Mix || self.mixing != Mixing::Rank {
+            check(
+                self.mix_rank_form == MixRankForm::Uut,
+                "mix_rank_form",
+                || {
+                    "must be \"uut\" (allowed: \"uut\", \"uvt\") unless variant = \"mix\" and \
+                 mixing = \"rank\""
+                        .to_string()
+                },
+            )?;
+            check(self.mix_flat_spectrum, "mix_flat_spectrum", || {
+                "must be true (allowed: true, false) unless variant = \"mix\" and \
+                 mixing = \"rank\""
+                    .to_string()
+            })?;
+        }
         if self.variant == Variant::Mix {
             match self.mixing {
                 Mixing::Rank => check(
