@@ -160,18 +160,16 @@ pub fn write(ctx: &Ctx, opts: &Options, claims: &[ClaimResult], seconds: f64) ->
             c.seconds
         );
     }
+    // A section's introduction goes before its first claim (its claims are consecutive).
+    let mut previous_lead = None;
     for c in claims {
         let lead = c.id.chars().next();
-        let first_of_section = claims
-            .iter()
-            .find(|d| d.id.chars().next() == lead)
-            .is_some_and(|d| d.id == c.id);
-        if let Some((_, heading, intro)) = ctx
-            .intros
-            .iter()
-            .find(|(l, _, _)| Some(*l) == lead && first_of_section)
-        {
-            md += &format!("\n## {heading}\n\n{intro}");
+        if lead != previous_lead {
+            if let Some((_, heading, intro)) = ctx.intros.iter().find(|(l, _, _)| Some(*l) == lead)
+            {
+                md += &format!("\n## {heading}\n\n{intro}");
+            }
+            previous_lead = lead;
         }
         md += &format!(
             "\n## Claim {}: {}\n\n*Setting: {}.*\n\n{}\n**Verdict:** {}\n",

@@ -34,7 +34,7 @@ use crate::follow_up::fmt_p;
 use crate::seed_claims::MARGIN_PERCENT;
 use crate::table::{pm, table};
 use crate::Error;
-use verdict::{verdicts, Answer, PointGains, Verdicts};
+use verdict::{largest_gain, verdicts, Answer, PointGains, Verdicts};
 
 /// Setting string of every claim of this section.
 pub const SETTING: &str = "toy models";
@@ -182,7 +182,13 @@ pub fn run(ctx: &mut Ctx) -> Result<(Vec<ClaimResult>, String), Error> {
         } else {
             None
         };
-        let m = measure(cand.preset, &cfg, &run.eval, moved.as_deref());
+        let m = measure(
+            cand.preset,
+            &cfg,
+            &ctx.plan.toy_ps,
+            &run.eval,
+            moved.as_deref(),
+        );
         claims.push(claim(cand, &cfg, &m, ctx.elapsed() - t0));
         all.push((cand, m));
     }
@@ -190,10 +196,12 @@ pub fn run(ctx: &mut Ctx) -> Result<(Vec<ClaimResult>, String), Error> {
     Ok((claims, intro))
 }
 
-/// Gains and verdicts of one trained grid (and its transplant's evaluation).
+/// Gains and verdicts of one trained grid at its feature probabilities `ps` (and its
+/// transplant's evaluation).
 fn measure(
     preset: &'static str,
     cfg: &Config,
+    ps: &[f64],
     eval: &[InstanceEval],
     moved: Option<&[InstanceEval]>,
 ) -> Measured {
@@ -216,9 +224,9 @@ fn measure(
         })
         .collect();
     let gain = |r: f64| 100.0 * (1.0 - r);
-    let points: Vec<PointGains> = grid_ps(cfg)
-        .into_iter()
-        .map(|p| {
+    let points: Vec<PointGains> = ps
+        .iter()
+        .map(|&p| {
             let at: Vec<&InstanceRow> = instances.iter().filter(|r| r.p == p).collect();
             PointGains {
                 p,
@@ -236,17 +244,6 @@ fn measure(
         verdicts: verdicts(&points, MARGIN_PERCENT),
         instances,
     }
-}
-
-/// The distinct `p` of a grid config, in order.
-fn grid_ps(cfg: &Config) -> Vec<f64> {
-    let mut ps: Vec<f64> = Vec::new();
-    for &p in &cfg.p_per_instance {
-        if !ps.contains(&p) {
-            ps.push(p);
-        }
-    }
-    ps
 }
 
 fn claim(cand: &Candidate, cfg: &Config, m: &Measured, seconds: f64) -> ClaimResult {
@@ -437,12 +434,7 @@ fn summary(ctx: &Ctx, all: &[(&Candidate, Measured)]) -> Result<String, Error> {
     let rows: Vec<Vec<String>> = all
         .iter()
         .map(|(cand, m)| {
-            let best = m
-                .verdicts
-                .points
-                .iter()
-                .max_by(|a, b| a.mean.total_cmp(&b.mean))
-                .expect("a grid has points");
+            let best = largest_gain(&m.verdicts.points).expect("a grid has points");
             vec![
                 cand.id.to_string(),
                 format!("`{}`", cand.preset),

@@ -80,6 +80,11 @@ pub struct Verdicts {
     pub superposition: Answer,
 }
 
+/// The point of the largest mean gain.
+pub fn largest_gain(points: &[PointReading]) -> Option<&PointReading> {
+    points.iter().max_by(|a, b| a.mean.total_cmp(&b.mean))
+}
+
 /// Reads `points` (one per `p`, each with ≥ 2 seeds) against `margin` (in % of naive).
 pub fn verdicts(points: &[PointGains], margin: f64) -> Verdicts {
     let level = 1.0 - (1.0 - LEVEL) / points.len().max(1) as f64;
@@ -118,11 +123,9 @@ pub fn verdicts(points: &[PointGains], margin: f64) -> Verdicts {
     let slope_per_decade = slope_interval(&xs, &ys, LEVEL);
     // The growth as p falls is −b; its interval is b's mirrored.
     let trend = slope_per_decade.map(|(_, ci)| ci.affine(0.0, -1.0).against_margin(margin));
-    let best = readings
-        .iter()
-        .max_by(|a, b| a.mean.total_cmp(&b.mean))
-        .and_then(|r| r.transplant);
-    let transplant = best.map(|(_, ci)| ci.against_margin(margin));
+    let transplant = largest_gain(&readings)
+        .and_then(|r| r.transplant)
+        .map(|(_, ci)| ci.against_margin(margin));
     let superposition = match (compressed, trend, transplant) {
         (Answer::No, _, _) => Answer::No,
         (_, Some(MarginReading::Below), _) | (_, _, Some(MarginReading::Below)) => Answer::No,
