@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tmcc_benches::setting::{product, values};
-use tmcc_kernels::cpu::Cpu;
+use tmcc_kernels::cpu::{gather, scatter, BatchPath, Cpu};
 use tmcc_kernels::{AdamSpec, Backend, Csr, LossKind, LossSpec, SparseSpec, View};
 use tmcc_model::batch::{HostBatch, Sampler};
 use tmcc_model::init::{rng, Stream};
@@ -20,12 +20,17 @@ const H: usize = 50;
 const D: usize = 1000;
 
 fn seed_batch() -> Csr<Vec<u32>, Vec<f32>> {
-    let mut s = Sampler::<f32>::new(vec![rng(0, Stream::Data)], vec![0.01]);
+    batch(B, 0.01)
+}
+
+/// One instance's `rows`-row batch at density `p`.
+fn batch(rows: usize, p: f64) -> Csr<Vec<u32>, Vec<f32>> {
+    let mut s = Sampler::<f32>::new(vec![rng(0, Stream::Data)], vec![p]);
     let mut hb = HostBatch::default();
-    s.sample(B, F, &mut hb);
+    s.sample(rows, F, &mut hb);
     Csr {
         instances: 1,
-        rows_per_instance: B,
+        rows_per_instance: rows,
         cols: F,
         nnz: hb.nnz(),
         row_ptr: hb.row_ptr,
@@ -171,6 +176,40 @@ fn sparse_and_elementwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// The gather and scatter of the follow-up paper's batch (`B = 2048`, `F = 100`) by both
+/// paths across the density of active cells: where the dense products overtake the row
+/// walk (`tmcc_kernels::cpu::DENSE_MIN_DENSITY`). Filter with `-- density`.
+fn density(c: &mut Criterion) {
+    const ROWS: usize = 2048;
+    let spec = |w: usize| SparseSpec {
+        width: w,
+        y: View::packed(ROWS * w),
+        t: View::packed(F * w),
+        t_row_stride: w,
+        t_col_stride: 1,
+        beta: 0.0,
+    };
+    let mut g = c.benchmark_group("density");
+    for p in [0.03, 0.05, 0.08, 0.1, 0.15, 0.3, 1.0] {
+        let x = batch(ROWS, p);
+        for w in [H, F] {
+            let table = values(F * w, 3);
+            let mut y = values(ROWS * w, 5);
+            let mut t = vec![0f32; F * w];
+            for path in [BatchPath::Walk, BatchPath::Dense] {
+                let name = |op: &str| format!("{op} w={w} p={p} {path:?}");
+                g.bench_function(name("gather"), |b| {
+                    b.iter(|| gather(path, &spec(w), &x, &table, &mut y).unwrap())
+                });
+                g.bench_function(name("scatter"), |b| {
+                    b.iter(|| scatter(path, &spec(w), &x, &y, &mut t).unwrap())
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default()
@@ -178,6 +217,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(800));
-    targets = gemms, sparse_and_elementwise
+    targets = gemms, sparse_and_elementwise, density
 }
 criterion_main!(kernels);

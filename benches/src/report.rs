@@ -6,7 +6,7 @@
 
 use std::fmt::{Error, Write as _};
 
-use tmcc_kernels::cpu::{PAR_MIN, SPLIT_MIN_MACS};
+use tmcc_kernels::cpu::{DENSE_MIN_DENSITY, PAR_MIN, SPLIT_MIN_MACS};
 use tmcc_model::config::{Config, Optimizer};
 use tmcc_model::train::PARALLEL_PER_STATE;
 
@@ -441,7 +441,8 @@ fn how(w: &mut String, r: &Results) -> Result<(), Error> {
     writeln!(w, "* **Sparse inputs, feature-space products** (`tmcc_model::fast`): `x` has about {active} per sample (`F·p`), so `W1·W_E·x` is a gather of rows of `Aᵀ = W_EᵀW1ᵀ` (`F×H`), and the `B×D` products of the dense model are never formed; the fixed embedding enters only through the four `F×D×H` products per step.")?;
     writeln!(w, "* **Hidden-space gradient** (L2 loss, identity output: every seed variant): `dout` is linear in the output, so `dh = dout·C` and `dC = doutᵀh` are formed from `hᵀh`, `h·(CᵀĈ)` and sparse gathers of the labels (`2·B·H²` instead of `3·B·F·H` multiply-adds, and no `B×F` output, loss or gradient pass). The loss, when logged, comes from the plain forward pass. Same maths; tested against the plain gradient in f64 and against f64 in f32, after training too (tolerances in the tests of `tmcc_model::fast`).")?;
     writeln!(w, "* **Kernels** (`tmcc_kernels::cpu`): faer for the products; gathers, scatters, the loss, ReLU, masks and a one-pass Adam hand-written and compiled for AVX-512, AVX2 and the baseline, picked at run time; no work is handed to another thread below {} Ki elements; nothing allocates inside a step.", PAR_MIN / 1024)?;
-    writeln!(w, "* **Sampler** (`tmcc_model::batch`): one 64-bit draw per active cell (gap and value), row ends read from a table of `(1−p)^n`, so a logarithm only for active cells.")?;
+    writeln!(w, "* **Dense batches** (`tmcc_kernels::cpu::BatchPath`): from {:.0} % active cells (high p), gathers and scatters write the batch out dense, a segment of rows at a time, and run as products (`cargo bench -p tmcc-benches --bench kernels -- density` measures both paths; at p = 1 the products are 3.4–4× faster than the row walk).", DENSE_MIN_DENSITY * 100.0)?;
+    writeln!(w, "* **Sampler** (`tmcc_model::batch`): one 64-bit draw per active cell (gap and value), row ends read from a table of `(1−p)^n`, so a logarithm only for active cells that follow a gap (a gap of 0, `U > 1−p`, is read from the same table).")?;
     writeln!(w, "* **Instances** (`tmcc_model::train`): {shard} its whole step (batch, gradient, Adam) on one rayon thread, its working set in cache, gradients in the thread's workspace; the next batch is drawn on the other thread meanwhile. A single instance runs its large products (`≥ {}` multiply-adds) as two halves on the two threads; the halves are the same with one thread, so results do not depend on the thread count.", pow2(SPLIT_MIN_MACS))?;
     writeln!(w)?;
     let ks: Vec<String> = CRITERION_STEP_INSTANCES

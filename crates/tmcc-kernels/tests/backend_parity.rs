@@ -28,7 +28,7 @@
 //! | one-rounding element-wise ops (relu, mask, axpy, add_bias, fill, dout) | 1e-6 | 1e-6 |
 //! | Adam (parameters and moments after one step) | 1e-6 | 1e-5 |
 
-use tmcc_kernels::cpu::Cpu;
+use tmcc_kernels::cpu::{BatchPath, Cpu};
 use tmcc_kernels::{
     AdamSpec, Backend, Gemm, KernelError, LossKind, LossSpec, Operand, SparseSpec, View,
 };
@@ -323,71 +323,101 @@ fn sparse_layouts() -> Vec<(&'static str, usize, View, usize, usize, f32, usize)
     ]
 }
 
+/// The batches the gather and scatter read: `(name, rows per instance, density, the CPU
+/// backend's path)`: it walks the rows of the sparse one and runs dense products for the
+/// dense one, whose 300 rows span two gather tasks and several dense segments per instance.
+const SPARSE_BATCHES: [(&str, usize, f64, BatchPath); 2] = [
+    ("sparse", 37, 0.05, BatchPath::Walk),
+    ("dense", 300, 0.5, BatchPath::Dense),
+];
+
+/// A random batch of `SPARSE_BATCHES`, checked to take its CPU path.
+fn batch_on_path(
+    rng: &mut Rng,
+    k: usize,
+    bsz: usize,
+    f: usize,
+    density: f64,
+    path: BatchPath,
+) -> HostCsr {
+    let x = HostCsr::random(rng, k, bsz, f, density);
+    assert_eq!(
+        BatchPath::for_batch(&x.upload(&Cpu)),
+        path,
+        "density {density}"
+    );
+    x
+}
+
 fn sparse_gather<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
     let mut rng = Rng(3);
-    let (k, bsz, f) = (3, 37, 100);
-    let x = HostCsr::random(&mut rng, k, bsz, f, 0.05);
-    let (xb, xr) = (x.upload(bk), x.upload(reference));
-    for (name, w, t, trs, tcs, beta, t_len) in sparse_layouts() {
-        let table = rng.vec(t_len, -1.0, 1.0);
-        let mut y0 = rng.vec(k * bsz * w, -1.0, 1.0);
-        if beta == 0.0 {
-            y0.iter_mut().step_by(2).for_each(|v| *v = f32::NAN);
+    let (k, f) = (3, 100);
+    for (batch, bsz, density, path) in SPARSE_BATCHES {
+        let x = batch_on_path(&mut rng, k, bsz, f, density, path);
+        let (xb, xr) = (x.upload(bk), x.upload(reference));
+        for (name, w, t, trs, tcs, beta, t_len) in sparse_layouts() {
+            let table = rng.vec(t_len, -1.0, 1.0);
+            let mut y0 = rng.vec(k * bsz * w, -1.0, 1.0);
+            if beta == 0.0 {
+                y0.iter_mut().step_by(2).for_each(|v| *v = f32::NAN);
+            }
+            let s = SparseSpec {
+                width: w,
+                y: View::packed(bsz * w),
+                t,
+                t_row_stride: trs,
+                t_col_stride: tcs,
+                beta,
+            };
+            let mut yb = up(bk, &y0);
+            bk.sparse_gather(&s, &xb, &up(bk, &table), &mut yb).unwrap();
+            let mut yr = up(reference, &y0);
+            reference
+                .sparse_gather(&s, &xr, &up(reference, &table), &mut yr)
+                .unwrap();
+            assert_close(
+                &format!("sparse_gather {batch} {name}"),
+                &down(bk, &yb),
+                &down(reference, &yr),
+                SUMS,
+            );
         }
-        let s = SparseSpec {
-            width: w,
-            y: View::packed(bsz * w),
-            t,
-            t_row_stride: trs,
-            t_col_stride: tcs,
-            beta,
-        };
-        let mut yb = up(bk, &y0);
-        bk.sparse_gather(&s, &xb, &up(bk, &table), &mut yb).unwrap();
-        let mut yr = up(reference, &y0);
-        reference
-            .sparse_gather(&s, &xr, &up(reference, &table), &mut yr)
-            .unwrap();
-        assert_close(
-            &format!("sparse_gather {name}"),
-            &down(bk, &yb),
-            &down(reference, &yr),
-            SUMS,
-        );
     }
 }
 
 fn sparse_scatter<B: Backend<f32>, R: Backend<f32>>(bk: &B, reference: &R) {
     let mut rng = Rng(4);
-    let (k, bsz, f) = (3, 37, 100);
-    let x = HostCsr::random(&mut rng, k, bsz, f, 0.05);
-    let (xb, xr) = (x.upload(bk), x.upload(reference));
-    for (name, w, t, trs, tcs, _, t_len) in sparse_layouts() {
-        if t.stride == 0 {
-            continue; // an output cannot be shared between instances
+    let (k, f) = (3, 100);
+    for (batch, bsz, density, path) in SPARSE_BATCHES {
+        let x = batch_on_path(&mut rng, k, bsz, f, density, path);
+        let (xb, xr) = (x.upload(bk), x.upload(reference));
+        for (name, w, t, trs, tcs, _, t_len) in sparse_layouts() {
+            if t.stride == 0 {
+                continue; // an output cannot be shared between instances
+            }
+            let table0 = rng.vec(t_len, -1.0, 1.0);
+            let y = rng.vec(k * bsz * w, -1.0, 1.0);
+            let s = SparseSpec {
+                width: w,
+                y: View::packed(bsz * w),
+                t,
+                t_row_stride: trs,
+                t_col_stride: tcs,
+                beta: 0.0,
+            };
+            let mut tb = up(bk, &table0);
+            bk.sparse_scatter(&s, &xb, &up(bk, &y), &mut tb).unwrap();
+            let mut tr = up(reference, &table0);
+            reference
+                .sparse_scatter(&s, &xr, &up(reference, &y), &mut tr)
+                .unwrap();
+            assert_close(
+                &format!("sparse_scatter {batch} {name}"),
+                &down(bk, &tb),
+                &down(reference, &tr),
+                SUMS,
+            );
         }
-        let table0 = rng.vec(t_len, -1.0, 1.0);
-        let y = rng.vec(k * bsz * w, -1.0, 1.0);
-        let s = SparseSpec {
-            width: w,
-            y: View::packed(bsz * w),
-            t,
-            t_row_stride: trs,
-            t_col_stride: tcs,
-            beta: 0.0,
-        };
-        let mut tb = up(bk, &table0);
-        bk.sparse_scatter(&s, &xb, &up(bk, &y), &mut tb).unwrap();
-        let mut tr = up(reference, &table0);
-        reference
-            .sparse_scatter(&s, &xr, &up(reference, &y), &mut tr)
-            .unwrap();
-        assert_close(
-            &format!("sparse_scatter {name}"),
-            &down(bk, &tb),
-            &down(reference, &tr),
-            SUMS,
-        );
     }
 }
 

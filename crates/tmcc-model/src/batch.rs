@@ -116,8 +116,8 @@ fn cell_value(values: Values, j: u64) -> f64 {
 /// `(j + ½)/2³¹ − 1 ∈ (−1, 1)`. The gap's law is exactly geometric up to the 2⁻³²
 /// resolution of `U` (a `2.3·10⁻¹⁰` tail of gaps beyond `ln 2⁻³² / ln(1−p)` is cut, far
 /// past any row). Whether the row ends here (`gap ≥` the cells left, i.e.
-/// `U ≤ (1−p)^left`) is read from a table, so the logarithm is only taken for the cells
-/// that are drawn active.
+/// `U ≤ (1−p)^left`) is read from a table, and so is a gap of 0 (`U > 1−p`): the
+/// logarithm is only taken for the active cells that follow a gap.
 ///
 /// At least one active: the row's first step draws the first active cell `j` from its
 /// truncated geometric law by inverse CDF, `j = ⌊ln(1 − V·(1 − q^F)) / ln q⌋` with
@@ -178,9 +178,14 @@ fn draw_part<T: Scalar>(
             if left < ends.len() && hi <= ends[left] {
                 break; // gap ≥ left: the row ends
             }
-            let u = hi as f64 * (1.0 / 4_294_967_296.0);
-            // gap ≥ 0 is finite (ln U ≤ 0, ln(1 − p) < 0); truncation is the floor.
-            let gap = (u.ln() / log_q) as usize;
+            // gap = 0 exactly when U > q, i.e. hi > ⌊q·2³²⌋ (most cells at high p: no ln).
+            let gap = if hi > ends[1] {
+                0
+            } else {
+                let u = hi as f64 * (1.0 / 4_294_967_296.0);
+                // gap ≥ 0 is finite (ln U ≤ 0, ln(1 − p) < 0); truncation is the floor.
+                (u.ln() / log_q) as usize
+            };
             if gap >= left {
                 break; // only when the table is shorter than the row, or at ±1 ulp
             }

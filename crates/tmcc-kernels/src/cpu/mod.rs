@@ -9,11 +9,16 @@
 //! about as much as the work (more when the machine is busy). A single large product
 //! (`≥` [`SPLIT_MIN_MACS`]) is computed as two halves, side by side when called from a
 //! rayon worker (the halves are the same either way: results never depend on the thread
-//! count). Nothing allocates after the buffers exist.
+//! count). Nothing allocates after the buffers exist. Gathers and scatters of a batch with
+//! at least [`DENSE_MIN_DENSITY`] active cells run as dense products ([`BatchPath`]).
 
+mod dense_batch;
 mod elementwise;
 pub mod simd;
 mod sparse;
+
+pub use dense_batch::{BatchPath, DENSE_MIN_DENSITY};
+pub use sparse::{gather, scatter};
 
 use rayon::prelude::*;
 
@@ -209,7 +214,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         table: &Vec<T>,
         y: &mut Vec<T>,
     ) -> Result<()> {
-        sparse::gather(s, x, table, y)
+        sparse::gather(BatchPath::for_batch(x), s, x, table, y)
     }
     fn sparse_scatter(
         &self,
@@ -218,7 +223,7 @@ impl<T: Scalar> Backend<T> for Cpu {
         y: &Vec<T>,
         table: &mut Vec<T>,
     ) -> Result<()> {
-        sparse::scatter(s, x, y, table)
+        sparse::scatter(BatchPath::for_batch(x), s, x, y, table)
     }
     fn add_bias(
         &self,
