@@ -72,7 +72,8 @@ class Run:
         """Where the run's analyses compute."""
     def weights(self) -> dict[str, npt.NDArray[np.float32]]:
         """Every checkpoint tensor by name: `W1` [K, H, D], `b1` [K, H], `W2` [K, D, H],
-        `b2` [K, D], `W_E` [K, D, F], `M` [K, F, F] (those the variant has)."""
+        `b2` [K, D], `W_E` [K, D, F], `M` [K, F, F], `sigma` [K, 1] (`learn_sigma`) (those
+        the model has; block `l ≥ 1` of a deep model as `W1.l`, `b1.l`, …)."""
     @property
     def embedding(self) -> Optional[npt.NDArray[np.float32]]:
         """The fixed embedding `W_E` [K, D, F], or `None` without one."""
@@ -81,7 +82,8 @@ class Run:
         """A finished run's metrics: `steps_done`, `seconds`, `device`,
         `device_note` (why `device="auto"` chose the CPU, else `None`), `final_train_loss`
         [K], `loss_curve` {`step` [n], `loss` [n, K]} and `eval`
-        (columns, one row per instance); `None` for an unfinished or transplanted run."""
+        (columns, one row per instance), with `learn_sigma` also `learned_sigma` [K];
+        `None` for an unfinished or transplanted run."""
     def eval(
         self,
         p: Union[None, float, Sequence[float]] = None,
@@ -136,5 +138,5 @@ def sweep(
     """Trains every run of the grid (`{field: [values]}` over `base`, as `tmcc sweep`
     does) and returns the results table as columns: `run`, the swept fields, the other
     fields, the metrics (`final_train_loss`, `eval_loss`, `eval_loss_se`, `naive_loss`,
-    `loss_over_naive`, `loss_over_naive_se`, `steps_done`) and where each row was
+    `loss_over_naive`, `loss_over_naive_se`, `learned_sigma`, `steps_done`) and where each row was
     computed (`shard`, `dir`, `instance`). With `out`, writes the sweep directory."""

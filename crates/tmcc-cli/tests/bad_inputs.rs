@@ -122,6 +122,11 @@ const CASES: &[(Input, &str)] = &[
         Flags(&["--variant", "mix", "--set", "mix_flat_spectrum=false"]),
         "`mix_flat_spectrum`",
     ),
+    (Flags(&["--set", "learn_sigma=true"]), "`learn_sigma`"),
+    (
+        Flags(&["--variant", "mix", "--set", "sigma_weight_decay=false"]),
+        "`sigma_weight_decay`",
+    ),
     (Flags(&["--set", "res_factor=inf"]), "`res_factor`"),
     (Flags(&["--set", "eval_samples=0"]), "`eval_samples`"),
     (Flags(&["--set", "bias1=maybe"]), "`bias1`"),

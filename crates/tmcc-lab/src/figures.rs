@@ -225,7 +225,7 @@ pub fn feature_product(model: &Model<f32>, k: usize) -> Result<Vec<f64>, Error> 
 pub fn mixing_reference(model: &Model<f32>, k: usize) -> Option<(String, Vec<f64>)> {
     let f = model.cfg.n_feat;
     if let Some(m) = model.instance_mixing(k) {
-        let s = model.cfg.instance_sigma(k);
+        let s = model.sigma(k);
         return Some((
             format!("σ·M (σ = {s}; MLP target ReLU(x) − r·σ·M·x)"),
             m.iter().map(|v| s * *v as f64).collect(),

@@ -103,6 +103,7 @@ pub fn naive_solution(cfg: &Config) -> Result<Model<f32>, Error> {
                     Param::W1 => t.copy_from_slice(&w1),
                     Param::W2 => t.copy_from_slice(&w2),
                     Param::B1 | Param::B2 => t.fill(0.0),
+                    Param::Sigma => {} // a learned σ keeps the config's
                 }
             }
         }

@@ -49,6 +49,9 @@ pub struct Metrics {
     /// Why `--device auto` chose the CPU (`null` when it did not fall back).
     #[serde(default)]
     pub device_note: Option<String>,
+    /// Every instance's trained `σ` when the model learns it (`learn_sigma`), else empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned_sigma: Vec<f64>,
 }
 
 /// The progress file of an unfinished run (`progress.json`).

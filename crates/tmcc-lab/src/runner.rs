@@ -223,6 +223,12 @@ pub fn run(
         seconds: start.elapsed().as_secs_f64(),
         device: device.describe(),
         device_note: opts.device_note.map(str::to_string),
+        learned_sigma: match cfg.learn_sigma {
+            true => (0..cfg.instances)
+                .map(|k| checkpoint.model.sigma(k))
+                .collect(),
+            false => Vec::new(),
+        },
     };
     if let Some(dir) = opts.dir {
         dir.write_metrics(&metrics)?;

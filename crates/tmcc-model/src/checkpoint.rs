@@ -140,7 +140,7 @@ impl<T: Float> Checkpoint<T> {
         // Every tensor the config declares must be in the file with its shape before the
         // model is built: the model's size is then what the file holds, whatever the
         // config claims.
-        let layout = Layout::blocks(&cfg.widths(), d, cfg.bias1, cfg.tied, cfg.bias2);
+        let layout = Layout::of(&cfg);
         let check_view = |name: &str, shape: &[usize]| -> Result<TensorView<'_>, Error> {
             let t = st
                 .tensor(name)

@@ -231,6 +231,12 @@ pub struct Config {
     /// `mix` only: zero or keep the diagonal of `M`. Default `zero` (tmcc's behaviour so
     /// far); the follow-up paper's default is `keep`.
     pub mix_diagonal: MixDiagonal,
+    /// `mix` only: train `σ` jointly with the weights, one per instance, starting from
+    /// `sigma_per_instance[k]` (default `sigma`); it is the checkpoint's tensor `sigma`.
+    /// Trains on the dense reference path.
+    pub learn_sigma: bool,
+    /// `learn_sigma` only: whether AdamW's weight decay applies to `σ` as to the weights.
+    pub sigma_weight_decay: bool,
     pub mix_d_emb: usize,
     pub bias1: bool,
     pub bias2: bool,
@@ -297,6 +303,8 @@ impl Default for Config {
             mix_rank_form: MixRankForm::Uut,
             mix_flat_spectrum: true,
             mix_diagonal: MixDiagonal::Zero,
+            learn_sigma: false,
+            sigma_weight_decay: true,
             mix_d_emb: 1000,
             bias1: false,
             bias2: false,

@@ -13,7 +13,9 @@
 //! | `b2` | `D` | `bias2` |
 //!
 //! Block 0's tensors are named as in the table (so a one-block model reads as before);
-//! block `l ≥ 1`'s carry the suffix `.l` (`W1.1`, `b2.2`, …).
+//! block `l ≥ 1`'s carry the suffix `.l` (`W1.1`, `b2.2`, …). A `mix` model with
+//! `learn_sigma` ends with one more tensor, `sigma` (shape `[1]`, in block 0's table):
+//! its trained mixing magnitude.
 
 use serde::Serialize;
 
@@ -25,19 +27,22 @@ pub enum Param {
     B1,
     W2,
     B2,
+    /// The learned mixing magnitude `σ` (`learn_sigma`).
+    Sigma,
 }
 
 impl Param {
     /// Every parameter, in layout order.
-    pub const ALL: [Param; 4] = [Param::W1, Param::B1, Param::W2, Param::B2];
+    pub const ALL: [Param; 5] = [Param::W1, Param::B1, Param::W2, Param::B2, Param::Sigma];
 
-    /// The tensor's name in checkpoints (`W1`, `b1`, `W2`, `b2`).
+    /// The tensor's name in checkpoints (`W1`, `b1`, `W2`, `b2`, `sigma`).
     pub fn name(self) -> &'static str {
         match self {
             Param::W1 => "W1",
             Param::B1 => "b1",
             Param::W2 => "W2",
             Param::B2 => "b2",
+            Param::Sigma => "sigma",
         }
     }
 }
@@ -77,6 +82,22 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The layout of `cfg`'s model: its blocks, then `sigma` when it is learned.
+    pub fn of(cfg: &crate::config::Config) -> Self {
+        let mut layout = Self::blocks(&cfg.widths(), cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
+        if cfg.learn_sigma {
+            layout.slots.push(Slot {
+                param: Param::Sigma,
+                block: 0,
+                shape: vec![1],
+                offset: layout.len,
+                len: 1,
+            });
+            layout.len += 1;
+        }
+        layout
+    }
+
     /// One block of width `n_hidden`.
     pub fn new(n_hidden: usize, d_in: usize, bias1: bool, tied: bool, bias2: bool) -> Self {
         Self::blocks(&[n_hidden], d_in, bias1, tied, bias2)

@@ -123,7 +123,7 @@ impl Estimate {
     pub fn of_run(cfg: &Config, placement: Placement) -> Self {
         let k = cfg.instances as f64;
         let (f, d) = (cfg.n_feat as f64, cfg.d_in() as f64);
-        let layout = Layout::blocks(&cfg.widths(), cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
+        let layout = Layout::of(cfg);
         let p: f64 = layout.slots.iter().map(|s| s.len as f64).sum();
         let embed = if cfg.variant.has_embedding() {
             d * f

@@ -15,6 +15,8 @@
 //! In feature space every residual path is one `F×F` matrix applied to `x`: the fast path
 //! adds `x·R` with the residual table `R` (row `f` is what feature `f` adds to `out`):
 //! `R = r·I` (`res_mlp`), `r·W_EᵀW_E` (`emb_res`, `emb_res_orth`), `r·(I + σM)ᵀ` (`mix`).
+//! A `mix` model with `learn_sigma` holds each instance's `σ` as its last parameter
+//! ([`Model::sigma`]), initialised to the config's.
 
 use tmcc_kernels::Scalar;
 
@@ -43,14 +45,19 @@ impl<T: Float> Model<T> {
     /// Validates `cfg` and draws every instance from its seed.
     pub fn new(cfg: &Config) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let layout = Layout::blocks(&cfg.widths(), cfg.d_in(), cfg.bias1, cfg.tied, cfg.bias2);
+        let layout = Layout::of(cfg);
         let k = cfg.instances;
         let seeds: Vec<u64> = (0..k).map(|i| cfg.instance_seed(i)).collect();
         let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
-        let params = seeds
+        let mut params: Vec<T> = seeds
             .iter()
             .flat_map(|&s| init::init_params::<T>(cfg, &layout, s))
             .collect();
+        if let Some(slot) = layout.get(Param::Sigma) {
+            for i in 0..k {
+                params[i * layout.len + slot.offset] = T::from_f64(cfg.instance_sigma(i));
+            }
+        }
         let embed = cfg.variant.has_embedding().then(|| {
             seeds
                 .iter()
@@ -116,6 +123,15 @@ impl<T: Float> Model<T> {
         self.mixing.as_ref().map(|m| &m[k * n..(k + 1) * n])
     }
 
+    /// The mixing magnitude `σ` of instance `k`: its trained tensor `sigma` when the model
+    /// learns it (`learn_sigma`), else the config's.
+    pub fn sigma(&self, k: usize) -> f64 {
+        match self.tensor(k, Param::Sigma) {
+            Some(s) => s[0].as_f64(),
+            None => self.cfg.instance_sigma(k),
+        }
+    }
+
     /// The residual table `R` (`F×F`) of instance `k`, or `None` without a residual.
     pub fn residual_table(&self, k: usize) -> Option<Vec<T>> {
         let cfg = &self.cfg;
@@ -132,7 +148,7 @@ impl<T: Float> Model<T> {
                 table[i * f + i] = 1.0;
             }
             if let Some(m) = self.instance_mixing(k) {
-                let sigma = cfg.instance_sigma(k);
+                let sigma = self.sigma(k);
                 for i in 0..f {
                     for j in 0..f {
                         // row i of (I + σM)ᵀ is column i of I + σM

@@ -12,7 +12,7 @@
 //! Loss, read-off space: `L = mean_{b,f} imp_f·ℓ(out − y)`; residual space:
 //! `L = mean_{b,d} ℓ(s − y W_Eᵀ)` (importance 1, identity output).
 //! Backward: `g = ∂L/∂s` (read-off: `dz = out_act'(z)·imp·ℓ'(out − y)/(B·F)`, `g = dz W_Eᵀ`;
-//! residual: `g = ℓ'(s − y W_Eᵀ)/(B·D)`). Then for `l = L−1 … 0`, with `c_l = Σ_{m>l} dpre_m W1_m`
+//! residual: `g = ℓ'(s − y W_Eᵀ)/(B·D)`); a learned `σ` gets `∂L/∂σ = r·Σ_{b,f} dz ⊙ x Mᵀ`. Then for `l = L−1 … 0`, with `c_l = Σ_{m>l} dpre_m W1_m`
 //! (what the later blocks' reads send back into the stream): `dv_l = g + c_l`,
 //! `dW2_l = dv_lᵀ h_l`, `db2_l = Σ_b dv_l`, `dpre_l = (dv_l W2_l) ⊙ act'(pre_l)`,
 //! `dW1_l = dpre_lᵀ a_l`, `db1_l = Σ_b dpre_l`; tied: `dW1_l += dW2_lᵀ`.
@@ -122,10 +122,13 @@ pub fn forward_backward<T: Float>(
         Some(e) => s.dot(e),
         None => s.clone(),
     };
-    if let Some(m) = model.instance_mixing(k) {
+    // x Mᵀ, kept for ∂L/∂σ.
+    let xm = model.instance_mixing(k).map(|m| {
         let m = Array2::from_shape_vec((f, f), m.to_vec()).unwrap();
-        let sigma = T::from_f64(cfg.instance_sigma(k));
-        z.scaled_add(r * sigma, &x.dot(&m.t()));
+        x.dot(&m.t())
+    });
+    if let Some(xm) = &xm {
+        z.scaled_add(r * T::from_f64(model.sigma(k)), xm);
     }
     let out_act = cfg.out_activation();
     let out = match out_act {
@@ -193,6 +196,7 @@ pub fn forward_backward<T: Float>(
         }),
     };
     let derr = dl * &col_weight * scale;
+    let mut grads = vec![T::zero(); model.layout.len];
     let g = match task.space {
         LossSpace::Resid => derr,
         LossSpace::Readoff => {
@@ -200,13 +204,15 @@ pub fn forward_backward<T: Float>(
             if let Some(a) = out_act {
                 dz.zip_mut_with(&z, |gv, &zv| *gv = *gv * a.derivative(zv));
             }
+            if let (Some(slot), Some(xm)) = (model.layout.get(Param::Sigma), &xm) {
+                grads[slot.offset] = r * (&dz * xm).sum();
+            }
             match &emb {
                 Some(e) => dz.dot(&e.t()),
                 None => dz,
             }
         }
     };
-    let mut grads = vec![T::zero(); model.layout.len];
     let mut carry: Option<Array2<T>> = None;
     for (l, bp) in blocks.iter().enumerate().rev() {
         let dv = match &carry {
@@ -235,6 +241,7 @@ pub fn forward_backward<T: Float>(
                 Param::B1 => db1.to_vec(),
                 Param::W2 => dw2.iter().copied().collect(),
                 Param::B2 => db2.to_vec(),
+                Param::Sigma => continue, // set with dz above
             };
             grads[slot.offset..slot.offset + slot.len].copy_from_slice(&src);
         }

@@ -5,7 +5,7 @@
 //! [`Error::NonFinite`] before anything is saved from the bad state.
 //!
 //! A config the fast path covers trains on it; any other (`crate::fast::no_fast_path`:
-//! the residual-space loss) trains on the dense reference path
+//! the residual-space loss, a learned `σ`) trains on the dense reference path
 //! ([`crate::dense`]) with the same data streams and the same Adam.
 
 use rand_chacha::ChaCha8Rng;

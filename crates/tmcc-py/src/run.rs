@@ -140,11 +140,15 @@ impl PyRun {
         let out = PyDict::new(py);
         for slot in &m.layout.slots {
             let values: Vec<f32> = (0..k)
-                .flat_map(|i| m.tensor(i, slot.param).unwrap_or_default().to_vec())
+                .flat_map(|i| {
+                    m.block_tensor(i, slot.block, slot.param)
+                        .unwrap_or_default()
+                        .to_vec()
+                })
                 .collect();
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            out.set_item(slot.param.name(), f32_array(py, values, &shape)?)?;
+            out.set_item(slot.name(), f32_array(py, values, &shape)?)?;
         }
         let (f, d) = (m.cfg.n_feat, m.cfg.d_in());
         if let Some(e) = &m.embed {
@@ -168,7 +172,7 @@ impl PyRun {
 
     /// The metrics of a finished run (`None` before it finished): `steps_done`, `seconds`,
     /// `device`, `device_note` (why `auto` chose the CPU, else `None`), `final_train_loss` `[K]`, `loss_curve` (`step` `[n]`, `loss` `[n, K]`)
-    /// and `eval` (columns, one row per instance).
+    /// and `eval` (columns, one row per instance); with `learn_sigma`, `learned_sigma` `[K]`.
     #[getter]
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(m) = &self.metrics else {
@@ -192,6 +196,13 @@ impl PyRun {
         curve.set_item("loss", f64_array(py, losses, &[m.loss_curve.len(), width])?)?;
         out.set_item("loss_curve", curve)?;
         out.set_item("eval", records(py, &m.eval)?)?;
+        if !m.learned_sigma.is_empty() {
+            let n = m.learned_sigma.len();
+            out.set_item(
+                "learned_sigma",
+                f64_array(py, m.learned_sigma.clone(), &[n])?,
+            )?;
+        }
         Ok(Some(out))
     }
 

@@ -49,6 +49,24 @@ def test_variants_without_embedding_or_with_biases_and_mixing(small):
     assert run.embedding is None
 
 
+def test_each_block_of_a_deep_model_has_its_own_weights(small):
+    w = tmcc.train(small.replace(variant="res_mlp", n_layers=2), progress=False,
+                   device="cpu").weights()
+    assert {"W1", "W2", "W1.1", "W2.1"} <= set(w)
+    assert w["W1.1"].shape == (2, 4, 8) and not np.array_equal(w["W1"], w["W1.1"])
+
+
+def test_a_learned_sigma_is_a_weight_and_a_metric(small):
+    cfg = small.replace(variant="mix", learn_sigma=True, sigma_per_instance=[0.2, -0.1])
+    run = tmcc.train(cfg, progress=False, device="cpu")
+    sigma = run.weights()["sigma"]
+    assert sigma.shape == (2, 1)
+    np.testing.assert_allclose(run.metrics["learned_sigma"], sigma[:, 0], rtol=1e-6)
+    assert sigma[0, 0] != np.float32(0.2) and sigma[1, 0] != np.float32(-0.1)
+    with pytest.raises(ValueError, match="learn_sigma"):
+        tmcc.train(small.replace(learn_sigma=True), progress=False, device="cpu")
+
+
 def test_the_gil_is_released_while_training(small):
     ticks = []
     done = threading.Event()

@@ -28,13 +28,14 @@ pub const SWEEP_FILE: &str = "sweep.toml";
 /// Group run directories live under this folder of the sweep directory.
 pub const RUNS_DIR: &str = "runs";
 /// Metric columns of a row, after the config columns.
-pub const METRIC_COLUMNS: [&str; 7] = [
+pub const METRIC_COLUMNS: [&str; 8] = [
     "final_train_loss",
     "eval_loss",
     "eval_loss_se",
     "naive_loss",
     "loss_over_naive",
     "loss_over_naive_se",
+    "learned_sigma",
     "steps_done",
 ];
 /// Where a row was computed: `shard` (`K/N`), `dir` (the group's run directory) and
@@ -71,16 +72,24 @@ pub struct Place<'a> {
     pub instance: usize,
 }
 
-/// One row: run `run` with config `cfg` (one instance), its evaluation and last logged
-/// training loss. `res_factor` is the value in force (`r`), never empty.
-pub fn row(
-    run: usize,
-    cfg: &Config,
-    eval: &InstanceEval,
-    final_train_loss: f64,
-    steps_done: u64,
-    place: &Place,
-) -> Map<String, Value> {
+/// A run's outcome: its evaluation, last logged training loss, trained `σ` (`learn_sigma`
+/// only) and steps.
+pub struct RunMetrics<'a> {
+    pub eval: &'a InstanceEval,
+    pub final_train_loss: f64,
+    pub learned_sigma: Option<f64>,
+    pub steps_done: u64,
+}
+
+/// One row: run `run` with config `cfg` (one instance) and its metrics. `res_factor` is the
+/// value in force (`r`), never empty; `learned_sigma` is empty unless `σ` was learned.
+pub fn row(run: usize, cfg: &Config, metrics: &RunMetrics, place: &Place) -> Map<String, Value> {
+    let RunMetrics {
+        eval,
+        final_train_loss,
+        learned_sigma,
+        steps_done,
+    } = *metrics;
     let Value::Object(fields) = serde_json::to_value(cfg).expect("a Config serializes") else {
         unreachable!("a Config serializes to an object")
     };
@@ -101,6 +110,10 @@ pub fn row(
     r.insert("naive_loss".into(), num(eval.naive));
     r.insert("loss_over_naive".into(), num(eval.ratio));
     r.insert("loss_over_naive_se".into(), num(eval.ratio_se));
+    r.insert(
+        "learned_sigma".into(),
+        learned_sigma.map_or(Value::Null, num),
+    );
     r.insert("steps_done".into(), steps_done.into());
     r.insert("shard".into(), place.shard.to_string().into());
     r.insert("dir".into(), place.dir.into());

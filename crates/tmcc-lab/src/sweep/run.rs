@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tmcc_model::{Config, Model};
 
 use super::groups::{groups, Group};
-use super::results::{row, GroupRecord, Place, Results, SweepDir};
+use super::results::{row, GroupRecord, Place, Results, RunMetrics, SweepDir};
 use super::spec::SweepSpec;
 use super::SweepShard;
 use crate::runner::{
@@ -200,9 +200,12 @@ impl ShardRun {
                 self.results.rows.push(row(
                     index,
                     &plan.runs[index],
-                    &m.eval[k],
-                    m.final_train_loss.get(k).copied().unwrap_or(f64::NAN),
-                    m.steps_done,
+                    &RunMetrics {
+                        eval: &m.eval[k],
+                        final_train_loss: m.final_train_loss.get(k).copied().unwrap_or(f64::NAN),
+                        learned_sigma: m.learned_sigma.get(k).copied(),
+                        steps_done: m.steps_done,
+                    },
                     &Place {
                         shard: plan.shard,
                         dir: &name,

@@ -167,6 +167,20 @@ impl Config {
                 },
             )?;
         }
+        check(
+            !self.learn_sigma || self.variant == Variant::Mix,
+            "learn_sigma",
+            || {
+                "must be false (allowed: true, false) unless variant = \"mix\"; only mix \
+                 has a mixing magnitude σ"
+                    .to_string()
+            },
+        )?;
+        check(
+            self.sigma_weight_decay || self.learn_sigma,
+            "sigma_weight_decay",
+            || "must be true (allowed: true, false) unless learn_sigma = true".to_string(),
+        )?;
         if self.variant != Variant::Mix || self.mixing != Mixing::Rank {
             check(
                 self.mix_rank_form == MixRankForm::Uut,

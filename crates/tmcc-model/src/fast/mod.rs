@@ -66,9 +66,9 @@
 //! ReLU or GELU output, read-off loss space, any label coefficients (labels are formed on
 //! the host, per active cell), biases and tied weights. The hidden-space gradient takes
 //! one-block models with the L2 loss and an identity output; the others take the plain
-//! forward and backward passes. The residual-space loss is computed by the dense reference
-//! path ([`crate::reference`]) only; [`no_fast_path`] says so and a [`FastModel`] refuses
-//! it with that line.
+//! forward and backward passes. The residual-space loss and a learned `σ` are computed by
+//! the dense reference path ([`crate::reference`]) only; [`no_fast_path`] says so and a
+//! [`FastModel`] refuses them with that line.
 //!
 //! ## The plan and the instance states
 //!
@@ -126,6 +126,8 @@ pub fn no_fast_path(cfg: &crate::Config) -> Option<String> {
     use crate::config::LossSpace;
     let missing = if cfg.loss_space != LossSpace::Readoff {
         "loss_space = resid".to_string()
+    } else if cfg.learn_sigma {
+        "learn_sigma = true".to_string()
     } else {
         return None;
     };

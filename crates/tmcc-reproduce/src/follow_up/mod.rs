@@ -192,7 +192,7 @@ pub fn mixing_f64(model: &Model<f32>, k: usize) -> Vec<f64> {
 
 /// `r·σ` of instance `k` (the scale of `M` in the residual).
 pub fn r_sigma(model: &Model<f32>, k: usize) -> f64 {
-    model.cfg.res_factor() * model.cfg.instance_sigma(k)
+    model.cfg.res_factor() * model.sigma(k)
 }
 
 /// Loss per feature per active probability, `L/p`.
