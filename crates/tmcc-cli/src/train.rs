@@ -195,13 +195,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
-    let model = &done.checkpoint.model;
     for e in &done.metrics.eval {
         // A learned σ is part of the result (its start is in config.toml).
-        let sigma = if cfg.learn_sigma {
-            format!("  learned σ {:.5}", model.sigma(e.instance))
-        } else {
-            String::new()
+        let sigma = match done.metrics.learned_sigma.get(e.instance) {
+            Some(s) => format!("  learned σ {s:.5}"),
+            None => String::new(),
         };
         outln!(
             "instance {:>3}  seed {:>6}  p {:.4}  loss {:.6e} ± {:.1e}  loss/naive {:.4} ± {:.4}{sigma}",

@@ -223,11 +223,12 @@ pub fn run(
         seconds: start.elapsed().as_secs_f64(),
         device: device.describe(),
         device_note: opts.device_note.map(str::to_string),
-        learned_sigma: match cfg.learn_sigma {
-            true => (0..cfg.instances)
+        learned_sigma: if cfg.learn_sigma {
+            (0..cfg.instances)
                 .map(|k| checkpoint.model.sigma(k))
-                .collect(),
-            false => Vec::new(),
+                .collect()
+        } else {
+            Vec::new()
         },
     };
     if let Some(dir) = opts.dir {

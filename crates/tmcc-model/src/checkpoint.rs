@@ -24,7 +24,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::{Config, Variant};
 use crate::io::{read, write_atomic};
-use crate::layout::{Layout, Slot};
+use crate::layout::Layout;
 use crate::model::{Float, Model};
 use crate::Error;
 
@@ -44,13 +44,6 @@ fn to_bytes<T: Float>(v: impl Iterator<Item = T>) -> Vec<u8> {
     v.flat_map(|x| (x.as_f64() as f32).to_le_bytes()).collect()
 }
 
-/// The `[K, …]` values of one layout tensor, gathered from the flat `K × P` buffer.
-fn gather_slot<T: Float>(model: &Model<T>, slot: &Slot) -> Vec<T> {
-    (0..model.instances())
-        .flat_map(|k| model.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
-        .collect()
-}
-
 impl<T: Float> Checkpoint<T> {
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let m = &self.model;
@@ -61,7 +54,7 @@ impl<T: Float> Checkpoint<T> {
         for slot in &m.layout.slots {
             let mut shape = vec![k];
             shape.extend(&slot.shape);
-            let vals = gather_slot(m, slot);
+            let vals = m.slot_values(slot);
             tensors.push((slot.name(), shape, to_bytes(vals.into_iter())));
         }
         if let Some(e) = &m.embed {

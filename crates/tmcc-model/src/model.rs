@@ -22,7 +22,7 @@ use tmcc_kernels::Scalar;
 
 use crate::config::{Config, ConfigError, Variant};
 use crate::init;
-use crate::layout::{Layout, Param};
+use crate::layout::{Layout, Param, Slot};
 
 /// The element types a model runs in; `f32` for training, `f64` for gradient checks.
 pub trait Float: Scalar + ndarray::LinalgScalar + ndarray::ScalarOperand {}
@@ -121,6 +121,13 @@ impl<T: Float> Model<T> {
     pub fn instance_mixing(&self, k: usize) -> Option<&[T]> {
         let n = self.cfg.n_feat * self.cfg.n_feat;
         self.mixing.as_ref().map(|m| &m[k * n..(k + 1) * n])
+    }
+
+    /// The `[K, …]` values of one layout tensor, gathered from the flat `K × P` buffer.
+    pub fn slot_values(&self, slot: &Slot) -> Vec<T> {
+        (0..self.instances())
+            .flat_map(|k| self.instance_params(k)[slot.offset..slot.offset + slot.len].to_vec())
+            .collect()
     }
 
     /// The mixing magnitude `σ` of instance `k`: its trained tensor `sigma` when the model

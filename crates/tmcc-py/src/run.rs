@@ -139,13 +139,7 @@ impl PyRun {
         let k = m.instances();
         let out = PyDict::new(py);
         for slot in &m.layout.slots {
-            let values: Vec<f32> = (0..k)
-                .flat_map(|i| {
-                    m.block_tensor(i, slot.block, slot.param)
-                        .unwrap_or_default()
-                        .to_vec()
-                })
-                .collect();
+            let values = m.slot_values(slot);
             let mut shape = vec![k];
             shape.extend(&slot.shape);
             out.set_item(slot.name(), f32_array(py, values, &shape)?)?;

@@ -12,7 +12,7 @@
 //! one product. The segments depend only on the shapes (the gather's tasks are the
 //! sparse gather's [`ROWS_PER_TASK`] rows), so results never depend on the thread count.
 //! The sums run in the product's order, not column order: results agree with the row
-//! walk to rounding (the tests in [`super::sparse`] compare them).
+//! walk to rounding (`tests/backend_parity.rs` checks both paths against the naive backend).
 //!
 //! [`BatchPath::for_batch`] picks the path: dense when at least [`DENSE_MIN_DENSITY`] of
 //! the cells are active (measured on this project's machines: `cargo bench -p
@@ -125,14 +125,13 @@ pub(super) fn gather<T: Scalar>(
 ) {
     let w = s.width;
     let y = &mut y[..rows * w];
+    let task = |(t, yc): (usize, &mut [T])| gather_task(s, x, table, yc, t * ROWS_PER_TASK);
     if parallel(rows * x.cols * w) {
         y.par_chunks_mut(ROWS_PER_TASK * w)
             .enumerate()
-            .for_each(|(t, yc)| gather_task(s, x, table, yc, t * ROWS_PER_TASK));
+            .for_each(task);
     } else {
-        y.chunks_mut(ROWS_PER_TASK * w)
-            .enumerate()
-            .for_each(|(t, yc)| gather_task(s, x, table, yc, t * ROWS_PER_TASK));
+        y.chunks_mut(ROWS_PER_TASK * w).enumerate().for_each(task);
     }
 }
 
